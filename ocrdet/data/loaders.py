@@ -1,0 +1,48 @@
+"""DataLoaders over our datasets: a distributed-aware batch sampler reseeded per epoch, and per-worker seeding so
+augmentations differ across workers and epochs yet repeat exactly for the same seed."""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+import numpy as np
+import paddle
+
+
+class WorkerSeeder:
+    """worker_init_fn: seeds numpy/random in each worker from (seed, epoch, rank, worker id).
+
+    Workers are forked at the start of every epoch, so the `epoch` attribute set by the Trainer reaches them.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.epoch = 0
+
+    def __call__(self, worker_id: int) -> None:
+        sequence = np.random.SeedSequence([self.seed, self.epoch, paddle.distributed.get_rank(), worker_id])
+        state = sequence.generate_state(2)
+        np.random.seed(int(state[0]))
+        random.seed(int(state[1]))
+
+
+def build_dataloader(
+    dataset: Any,
+    batch_size: int,
+    collate_fn: Callable,
+    shuffle: bool,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    seed: int = 1024,
+    use_shared_memory: bool = True,
+) -> paddle.io.DataLoader:
+    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+    loader = paddle.io.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        use_shared_memory=use_shared_memory,
+        worker_init_fn=WorkerSeeder(seed) if num_workers > 0 else None,
+    )
+    return loader

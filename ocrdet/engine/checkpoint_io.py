@@ -1,0 +1,94 @@
+"""Checkpoints in PaddleOCR's layout: `<prefix>.pdparams` (model), `<prefix>.pdopt` (optimizer + LR scheduler) and
+`<prefix>.states` (a pickle holding `best_model_dict`, `epoch`, `global_step`, plus what a full resume needs).
+
+Every file is written under a temporary name and renamed, so a kill during a save leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import paddle
+
+SUFFIXES = (".pdparams", ".pdopt", ".states")
+# Prefixes PaddleOCR writes, in the order `weights=<dir>` looks for them.
+DIR_PREFERENCE = ("best_accuracy", "latest")
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(str(tmp))
+    os.replace(tmp, path)
+
+
+def save_checkpoint(
+    prefix: str | Path,
+    model_state: dict[str, Any],
+    optimizer_state: dict[str, Any] | None,
+    states: dict[str, Any],
+) -> Path:
+    """Write the three PaddleOCR files for `prefix` (e.g. `.../best_accuracy`); return the `.pdparams` path."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    if optimizer_state is not None:
+        _atomic_write(prefix.with_name(prefix.name + ".pdopt"), lambda p: paddle.save(optimizer_state, p))
+
+    def dump_states(p: str) -> None:
+        with open(p, "wb") as f:
+            pickle.dump(states, f, protocol=4)
+
+    _atomic_write(prefix.with_name(prefix.name + ".states"), dump_states)
+    # The weights go last: a `.pdparams` on disk means its companions are complete.
+    params = prefix.with_name(prefix.name + ".pdparams")
+    _atomic_write(params, lambda p: paddle.save(model_state, p))
+    return params
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """The `.pdparams` file meant by `path`: the file itself, a PaddleOCR prefix, or a run/checkpoint directory."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for folder in (path, path / "checkpoints"):
+            for name in DIR_PREFERENCE:
+                candidate = folder / f"{name}.pdparams"
+                if candidate.is_file():
+                    return candidate
+        raise FileNotFoundError(f"{path}: no best_accuracy.pdparams or latest.pdparams in this directory")
+    if path.suffix in SUFFIXES:
+        path = path.with_suffix("")
+    params = path.with_name(path.name + ".pdparams")
+    if not params.is_file():
+        raise FileNotFoundError(f"{params}: weights file not found")
+    return params
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Load a `.pdparams` state dict, with a clear error for a truncated or foreign file."""
+    params = resolve_weights(path)
+    try:
+        state = paddle.load(str(params))
+    except Exception as exc:  # paddle raises many types for a corrupt file
+        raise ValueError(f"{params}: not a readable Paddle state dict ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{params}: expected a non-empty dict of tensors, got {type(state).__name__}")
+    return state
+
+
+def load_resume(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Load model state, optimizer state and trainer states of a full-resume checkpoint."""
+    params = resolve_weights(path)
+    prefix = params.with_suffix("")
+    opt_path, states_path = prefix.with_suffix(".pdopt"), prefix.with_suffix(".states")
+    for needed in (opt_path, states_path):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed}: missing, so {params} cannot be resumed (it is weights only)")
+    with open(states_path, "rb") as f:
+        try:
+            states = pickle.load(f)
+        except Exception as exc:
+            raise ValueError(f"{states_path}: unreadable trainer state ({exc})") from exc
+    if "loops" not in states:
+        raise ValueError(f"{states_path}: written by PaddleOCR, not ocrdet; use it as weights (finetune) instead")
+    return load_params(params), paddle.load(str(opt_path)), states

@@ -1,0 +1,82 @@
+"""MLflow logger: one run per training job, the flattened config as params, per-step losses/lr, eval metrics."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ocrdet.engine.loggers.base import Logger, flatten
+
+log = logging.getLogger(__name__)
+
+_MAX_PARAM_VALUE = 6000  # MLflow 3's limit on a param value's length
+_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+_BAD_KEY_CHARS = re.compile(r"[^a-zA-Z0-9_\-./ ]")
+
+
+class MLflowLogger(Logger):
+    def __init__(
+        self,
+        experiment_name: str = "ocrdet",
+        run_name: str | None = None,
+        tracking_uri: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+        artifact_location: str | None = None,
+    ) -> None:
+        import mlflow  # lazy: importing mlflow costs ~1 s
+        from mlflow.tracking import MlflowClient
+
+        if tracking_uri and tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.client = MlflowClient(self.tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(experiment_name, artifact_location=artifact_location)
+        )
+        if run_id:  # a resumed job continues its run
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {}))
+            self.run_id = run.info.run_id
+        log.info("MLflow run %s in %s", self.run_id, self.tracking_uri)
+
+    def log_hyperparams(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = {k: str(v)[:_MAX_PARAM_VALUE] for k, v in flatten(params).items()}
+        existing = self.client.get_run(self.run_id).data.params
+        items = [Param(_clean(k), v) for k, v in flat.items() if _clean(k) not in existing]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + _BATCH], synchronous=True)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(_clean(k), float(v), now, int(step)) for k, v in metrics.items()]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items, synchronous=True)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, path, artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def finalize(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri}
+
+
+def _clean(key: str) -> str:
+    return _BAD_KEY_CHARS.sub("_", key)

@@ -1,0 +1,398 @@
+"""One generic training loop: epochs or steps, gradient accumulation, validation scheduling, callbacks, loggers,
+precision, checkpoints and exact resume. Argument names follow Lightning's Trainer where one exists."""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import paddle
+
+from ocrdet.engine import checkpoint_io
+from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.loggers.base import Logger
+from ocrdet.engine.module import TrainModule
+from ocrdet.engine.precision import PrecisionPlugin
+
+log = logging.getLogger(__name__)
+
+
+def _limit(total: int, limit: int | float | None) -> int:
+    """Lightning's limit_*_batches: None = all, an int = that many batches, a float in (0, 1] = that fraction."""
+    if limit is None:
+        return total
+    if isinstance(limit, float) and limit <= 1.0:
+        return max(1, int(total * limit)) if total else 0
+    return min(total, int(limit))
+
+
+class Trainer:
+    def __init__(
+        self,
+        max_epochs: int | None = None,
+        max_steps: int = -1,
+        accelerator: str = "auto",
+        devices: int = 1,
+        precision: str = "32",
+        amp_level: str = "O1",
+        accumulate_grad_batches: int = 1,
+        check_val_every_n_epoch: int | None = 1,
+        val_check_interval: int | None = None,
+        limit_train_batches: int | float | None = None,
+        limit_val_batches: int | float | None = None,
+        log_every_n_steps: int = 10,
+        num_sanity_val_steps: int = 0,
+        default_root_dir: str = "outputs",
+        callbacks: Sequence[Callback] | Mapping[str, Callback] | None = None,
+        logger: Logger | Sequence[Logger] | Mapping[str, Logger] | None = None,
+        seed: int | None = 1024,
+    ) -> None:
+        if max_epochs is None and max_steps <= 0:
+            raise ValueError("set trainer.max_epochs or trainer.max_steps")
+        if accumulate_grad_batches < 1:
+            raise ValueError(f"trainer.accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
+        self.max_epochs = max_epochs
+        self.max_steps = max_steps
+        self.devices = devices
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.check_val_every_n_epoch = check_val_every_n_epoch
+        self.val_check_interval = val_check_interval
+        self.limit_train_batches = limit_train_batches
+        self.limit_val_batches = limit_val_batches
+        self.log_every_n_steps = max(1, log_every_n_steps)
+        self.num_sanity_val_steps = num_sanity_val_steps
+        self.default_root_dir = Path(default_root_dir)
+        self.callbacks: list[Callback] = list(
+            (callbacks.values() if isinstance(callbacks, Mapping) else callbacks or [])
+        )
+        self.callbacks = [c for c in self.callbacks if c is not None]
+        if isinstance(logger, Mapping):
+            logger = list(logger.values())
+        self.loggers: list[Logger] = [x for x in ([logger] if isinstance(logger, Logger) else logger or []) if x]
+        self.seed = seed
+        self._select_device(accelerator)
+        self.precision_plugin = PrecisionPlugin(precision, amp_level)
+
+        self.current_epoch = 0
+        self.global_step = 0  # optimizer steps taken
+        self.batch_idx = 0  # batches seen in the current epoch
+        self.num_training_batches = 0
+        self.num_val_batches = 0
+        self.callback_metrics: dict[str, float] = {}
+        self.should_stop = False
+        self.optimizer: paddle.optimizer.Optimizer | None = None
+        self.lr_scheduler: paddle.optimizer.lr.LRScheduler | None = None
+        self.train_dataloader: Any = None
+        self.hyper_parameters: dict[str, Any] = {}
+        self.module: TrainModule | None = None
+
+    # ---- environment -------------------------------------------------------------------------------------------
+    def _select_device(self, accelerator: str) -> None:
+        if accelerator == "auto":
+            accelerator = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else "cpu"
+        if accelerator not in ("cpu", "gpu"):
+            raise ValueError(f"trainer.accelerator={accelerator!r}: choose auto, cpu or gpu")
+        if accelerator == "gpu":
+            paddle.set_device(f"gpu:{paddle.distributed.ParallelEnv().dev_id}")
+        else:
+            paddle.set_device("cpu")
+        self.accelerator = accelerator
+
+    @property
+    def world_size(self) -> int:
+        return paddle.distributed.get_world_size()
+
+    @property
+    def global_rank(self) -> int:
+        return paddle.distributed.get_rank()
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.global_rank == 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch (the unit of PaddleOCR's warmup and T_max)."""
+        return math.ceil(self.num_training_batches / self.accumulate_grad_batches)
+
+    @property
+    def estimated_stepping_batches(self) -> int:
+        """Total optimizer steps this fit will take."""
+        by_epochs = self.steps_per_epoch * self.max_epochs if self.max_epochs is not None else None
+        if self.max_steps > 0:
+            return min(self.max_steps, by_epochs) if by_epochs else self.max_steps
+        return by_epochs or 0
+
+    @property
+    def checkpoint_callback(self) -> Callback | None:
+        from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
+
+        return next((c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        module_hook = getattr(self.module, hook, None)
+        if module_hook is not None and hook not in ("on_validation_end", "on_validation_start"):
+            module_hook()
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, self.module, *args)
+
+    def _log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        if self.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step)
+
+    # ---- fit ---------------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        module: TrainModule,
+        train_dataloader: Iterable,
+        val_dataloader: Iterable | None = None,
+        ckpt_path: str | None = None,
+    ) -> dict[str, float]:
+        if self.seed is not None:
+            seed_everything(self.seed)
+        self.module, module.trainer = module, self
+        self.train_dataloader = train_dataloader
+        self.num_training_batches = _limit(len(train_dataloader), self.limit_train_batches)
+        if self.num_training_batches == 0:
+            raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
+        module.setup("fit")
+        opt_cfg = module.configure_optimizers()
+        self.optimizer = opt_cfg["optimizer"]
+        self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")
+        module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
+        resume_batches = 0
+        if ckpt_path:
+            resume_batches = self._restore(ckpt_path)
+        status = "FINISHED"
+        try:
+            self._call("on_fit_start")
+            if self.num_sanity_val_steps and val_dataloader is not None and not ckpt_path:
+                self._run_validation(val_dataloader)
+            self._fit_loop(train_dataloader, val_dataloader, resume_batches)
+            self._call("on_fit_end")
+        except BaseException as exc:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            for callback in self.callbacks:
+                callback.on_exception(self, module, exc)
+            raise
+        finally:
+            if self.is_global_zero:
+                for logger in self.loggers:
+                    logger.finalize(status)
+        return dict(self.callback_metrics)
+
+    def _epoch_done(self) -> bool:
+        return self.max_epochs is not None and self.current_epoch >= self.max_epochs
+
+    def _steps_done(self) -> bool:
+        return 0 < self.max_steps <= self.global_step
+
+    def _fit_loop(self, train_dataloader: Iterable, val_dataloader: Iterable | None, resume_batches: int) -> None:
+        module = self.module
+        while not (self._epoch_done() or self._steps_done() or self.should_stop):
+            _set_epoch(train_dataloader, self.current_epoch)
+            module.train()
+            self._call("on_train_epoch_start")
+            accumulated = 0
+            for batch_idx, batch in enumerate(train_dataloader):
+                if batch_idx >= self.num_training_batches:
+                    break
+                if batch_idx < resume_batches:  # mid-epoch resume: these batches were trained before the stop
+                    continue
+                self.batch_idx = batch_idx
+                outputs = self._training_step(batch, batch_idx)
+                accumulated += 1
+                last_batch = batch_idx + 1 == self.num_training_batches
+                if accumulated == self.accumulate_grad_batches or last_batch:
+                    self._optimizer_step()
+                    accumulated = 0
+                    stepped = True
+                else:
+                    stepped = False
+                self.batch_idx = batch_idx + 1
+                for callback in self.callbacks:
+                    callback.on_train_batch_end(self, module, outputs, batch, batch_idx)
+                if stepped and self.global_step % self.log_every_n_steps == 0:
+                    self._log_metrics(outputs, self.global_step)
+                if stepped and self.val_check_interval and self.global_step % self.val_check_interval == 0:
+                    if val_dataloader is not None:
+                        self._run_validation(val_dataloader)
+                        module.train()
+                if self._steps_done() or self.should_stop:
+                    break
+            resume_batches = 0
+            epoch_complete = self.batch_idx >= self.num_training_batches
+            if epoch_complete:
+                self.current_epoch += 1
+                self.batch_idx = 0
+            if (
+                epoch_complete
+                and val_dataloader is not None
+                and self.check_val_every_n_epoch
+                and self.current_epoch % self.check_val_every_n_epoch == 0
+                and not self.val_check_interval
+            ):
+                self._run_validation(val_dataloader)
+            self._call("on_train_epoch_end")
+            if not epoch_complete:
+                break
+
+    def _training_step(self, batch: Any, batch_idx: int) -> dict[str, float]:
+        module = self.module
+        with self.precision_plugin.autocast():
+            result = module.training_step(batch, batch_idx)
+        loss = result["loss"]
+        if not bool(paddle.isfinite(loss).all()):
+            raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {self.current_epoch} batch {batch_idx}")
+        module.on_before_backward(loss)
+        scaled = loss / self.accumulate_grad_batches if self.accumulate_grad_batches > 1 else loss
+        self.precision_plugin.backward(scaled)
+        module.on_after_backward()
+        outputs = {name: value for name, (value, _) in module.pop_logged().items()}
+        outputs.setdefault("train/loss", loss.item())
+        outputs["train/lr"] = self.optimizer.get_lr()
+        return outputs
+
+    def _optimizer_step(self) -> None:
+        self.precision_plugin.unscale(self.optimizer)
+        self.module.on_before_optimizer_step(self.optimizer)
+        self.precision_plugin.step(self.optimizer)
+        self.optimizer.clear_grad()
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        self.global_step += 1
+
+    # ---- validation --------------------------------------------------------------------------------------------
+    @paddle.no_grad()
+    def _run_validation(self, dataloader: Iterable) -> dict[str, float]:
+        module = self.module
+        module.eval()
+        self.num_val_batches = _limit(len(dataloader), self.limit_val_batches)
+        for callback in self.callbacks:
+            callback.on_validation_start(self, module)
+        module.on_validation_epoch_start()
+        for batch_idx, batch in enumerate(dataloader):
+            if batch_idx >= self.num_val_batches:
+                break
+            with self.precision_plugin.autocast():
+                module.validation_step(batch, batch_idx)
+            for callback in self.callbacks:
+                callback.on_validation_batch_end(self, module, batch_idx)
+        metrics = module.on_validation_epoch_end()
+        self.callback_metrics.update(metrics)
+        self._log_metrics(metrics, self.global_step)
+        for callback in self.callbacks:
+            callback.on_validation_end(self, module)
+        return metrics
+
+    def validate(self, module: TrainModule, dataloader: Iterable) -> dict[str, float]:
+        """Evaluate `module` once on `dataloader`; return its metrics."""
+        self.module, module.trainer = module, self
+        module.setup("validate")
+        try:
+            return self._run_validation(dataloader)
+        finally:
+            if self.is_global_zero:
+                for logger in self.loggers:
+                    logger.finalize("FINISHED")
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+    def save_checkpoint(self, prefix: str | Path, best_model_dict: dict[str, Any] | None = None) -> Path | None:
+        """Write `<prefix>.pdparams/.pdopt/.states` (rank 0 only); `.states` holds everything a resume needs."""
+        if not self.is_global_zero:
+            return None
+        states: dict[str, Any] = {
+            # PaddleOCR's own keys, so its tools can read our files
+            "best_model_dict": dict(best_model_dict or {}),
+            "epoch": self.current_epoch,
+            "global_step": self.global_step,
+            # what an exact resume needs
+            "loops": {"epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step},
+            "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
+            "loggers": [logger.state_dict() for logger in self.loggers],
+            "amp_scaler": self.precision_plugin.state_dict(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state()},
+            "hyper_parameters": self.hyper_parameters,
+            "ocrdet_version": _version(),
+            # Paddle keys optimizer state by generated tensor names, which differ between processes and model
+            # instances; this map lets a resume translate them to the new model's names.
+            "param_names": {key: p.name for key, p in self.module.model.named_parameters()},
+        }
+        self.module.on_save_checkpoint(states)
+        optimizer_state = self.optimizer.state_dict() if self.optimizer is not None else None
+        return checkpoint_io.save_checkpoint(prefix, self.module.model.state_dict(), optimizer_state, states)
+
+    def _restore(self, ckpt_path: str) -> int:
+        model_state, optimizer_state, states = checkpoint_io.load_resume(ckpt_path)
+        missing, unexpected = self.module.model.set_state_dict(model_state) or ([], [])
+        if missing or unexpected:
+            raise ValueError(f"{ckpt_path}: checkpoint does not fit the model (missing {missing}, unexpected {unexpected})")
+        if "param_names" in states:
+            current = {key: p.name for key, p in self.module.model.named_parameters()}
+            optimizer_state = rename_optimizer_state(optimizer_state, states["param_names"], current)
+        self.optimizer.set_state_dict(optimizer_state)  # restores the LR scheduler too (its "LR_Scheduler" entry)
+        loops = states["loops"]
+        self.current_epoch, self.global_step = loops["epoch"], loops["global_step"]
+        self.batch_idx = loops["batch_idx"]
+        self.precision_plugin.load_state_dict(states.get("amp_scaler", {}))
+        for callback in self.callbacks:
+            if callback.state_key in states.get("callbacks", {}):
+                callback.load_state_dict(states["callbacks"][callback.state_key])
+        if "rng" in states:
+            random.setstate(states["rng"]["python"])
+            np.random.set_state(states["rng"]["numpy"])
+        self.module.on_load_checkpoint(states)
+        if self.max_epochs is not None and self.current_epoch > self.max_epochs:
+            raise ValueError(f"{ckpt_path}: already trained {self.current_epoch} epochs > trainer.max_epochs={self.max_epochs}")
+        log.info("resumed from %s at epoch %d, step %d", ckpt_path, self.current_epoch, self.global_step)
+        return self.batch_idx
+
+
+def rename_optimizer_state(
+    state: dict[str, Any], saved: Mapping[str, str], current: Mapping[str, str]
+) -> dict[str, Any]:
+    """Rewrite accumulator keys `<saved tensor name>_<acc>` to `<current tensor name>_<acc>` via structured keys."""
+    old_to_new = {saved[k]: current[k] for k in saved if k in current}
+    # longest first so that "conv_1.w_0" never captures "conv_1.w_0_1"-style names
+    names = sorted(old_to_new, key=len, reverse=True)
+
+    def rename(key: str) -> str:
+        for old in names:
+            if key == old or key.startswith(old + "_"):
+                return old_to_new[old] + key[len(old) :]
+        return key
+
+    renamed: dict[str, Any] = {}
+    for key, value in state.items():
+        if key == "master_weights" and isinstance(value, dict):
+            renamed[key] = {rename(k): v for k, v in value.items()}
+        else:
+            renamed[rename(key) if isinstance(key, str) else key] = value
+    return renamed
+
+
+def _set_epoch(dataloader: Any, epoch: int) -> None:
+    """Reseed the shuffle and the workers' augmentation streams for this epoch."""
+    sampler = getattr(dataloader, "batch_sampler", None)
+    if sampler is not None and hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    worker_init = getattr(dataloader, "worker_init_fn", None)
+    if worker_init is not None and hasattr(worker_init, "epoch"):
+        worker_init.epoch = epoch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+def _version() -> str:
+    from ocrdet import __version__
+
+    return __version__

@@ -1,0 +1,83 @@
+"""`ocrdet-train`: compose the config, build data/model/task/trainer, fit, return the monitored metric."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from ocrdet.utils.setup import quiet_warnings
+
+quiet_warnings()
+
+from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.models.weights import load_pretrained  # noqa: E402
+
+log = logging.getLogger("ocrdet.train")
+
+
+def apply_finetune(model: Any, finetune: DictConfig | None) -> None:
+    """Load the finetune group's weights by key (and prefix) and report what matched."""
+    if not finetune or not finetune.get("pretrained"):
+        return
+    report = load_pretrained(model, finetune.pretrained, prefix=finetune.get("prefix") or "")
+    log.info(
+        "finetune weights %s: %d matched, %d missing, %d unexpected, %d shape mismatches",
+        finetune.pretrained,
+        len(report.matched),
+        len(report.missing),
+        len(report.unexpected),
+        len(report.mismatched),
+    )
+    if report.missing:
+        log.info("missing (kept at init): %s", _summarise(report.missing))
+
+
+def _summarise(keys: list[str], limit: int = 8) -> str:
+    return ", ".join(keys[:limit]) + (f" ... (+{len(keys) - limit})" if len(keys) > limit else "")
+
+
+def run_train(cfg: DictConfig) -> dict[str, float]:
+    """Fit once from a composed config; return the trainer's final callback metrics."""
+    run_dir = Path(cfg.paths.output_dir)
+    task = build_task(cfg)
+    apply_finetune(task.model, cfg.get("finetune"))
+    train_loader = build_train_loader(cfg)
+    val_loader = build_val_loader(cfg)
+    logger = build_logger(cfg)
+    trainer = build_trainer(cfg, logger)
+    trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
+    if trainer.is_global_zero and logger is not None:
+        logger.log_hyperparams(trainer.hyper_parameters)
+        logger.set_tags(_group_choices())
+        config_file = run_dir / ".hydra" / "config.yaml"
+        if config_file.is_file():
+            logger.log_artifact(str(config_file), "config")
+    log.info("run dir: %s", run_dir)
+    metrics = trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.get("resume"))
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_score is not None:
+        log.info("best %s=%.6f at %s", checkpoint.monitor, checkpoint.best_score, checkpoint.best_model_path)
+    return metrics
+
+
+def _group_choices() -> dict[str, str]:
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    groups = ("backbone", "neck", "head", "distill_mode", "data", "optim", "finetune", "experiment")
+    return {g: str(choices.get(g)) for g in groups if g in choices}
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    metrics = run_train(cfg)
+    monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None
+    return metrics.get(monitor) if monitor else None
+
+
+if __name__ == "__main__":
+    main()
