@@ -1,0 +1,64 @@
+"""DBFPN (spec section 2.6) and the FPN pieces shared by every DB neck (RSEFPN, LKPAN).
+
+All DB necks take 4 backbone maps (strides 4..32), add them top-down after a lateral projection, smooth each level,
+then upsample every level to stride 4 and concatenate [p5, p4, p3, p2]. No BN, no activation.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import paddle
+from paddle import nn
+import paddle.nn.functional as F
+
+
+def kaiming_conv(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = False
+) -> nn.Conv2D:
+    """Conv with KaimingUniform weights and 'same' padding, as used throughout the necks."""
+    return nn.Conv2D(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        weight_attr=paddle.ParamAttr(initializer=nn.initializer.KaimingUniform()),
+        bias_attr=None if bias else False,
+    )
+
+
+def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
+    """Nearest-neighbour upsampling by an integer factor (identity for 1)."""
+    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="nearest")
+
+
+def top_down(laterals: Sequence[paddle.Tensor]) -> List[paddle.Tensor]:
+    """[in2, in3, in4, in5] -> [out2, out3, out4, in5]: each level plus the 2x-upsampled coarser one."""
+    outs = [laterals[-1]]
+    for lateral in reversed(laterals[:-1]):
+        outs.insert(0, lateral + upsample(outs[0], 2))
+    return outs
+
+
+def fuse(levels: Sequence[paddle.Tensor]) -> paddle.Tensor:
+    """[p2, p3, p4, p5] -> concat [p5, p4, p3, p2] after upsampling each to the stride-4 resolution."""
+    ups = [upsample(p, 2**i) for i, p in enumerate(levels)]
+    return paddle.concat(ups[::-1], axis=1)
+
+
+class DBFPN(nn.Layer):
+    """Plain FPN: 1x1 laterals to C, top-down add, 3x3 smoothing to C/4, fused to C channels at stride 4."""
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int = 256) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        # Named per level (in2_conv..in5_conv, p2_conv..p5_conv) as in PaddleOCR checkpoints.
+        for level, c in zip(range(2, 6), in_channels):
+            setattr(self, f"in{level}_conv", kaiming_conv(c, out_channels, 1))
+        for level in range(5, 1, -1):
+            setattr(self, f"p{level}_conv", kaiming_conv(out_channels, out_channels // 4, 3))
+
+    def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
+        laterals = [getattr(self, f"in{level}_conv")(c) for level, c in zip(range(2, 6), x)]
+        outs = top_down(laterals)
+        return fuse([getattr(self, f"p{level}_conv")(o) for level, o in zip(range(2, 6), outs)])

@@ -1,0 +1,79 @@
+"""Loading `.pdparams` weights into a model by exact key and shape (PaddleOCR `pretrained_model` semantics)."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import paddle
+from paddle import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadReport:
+    """What a load did: keys loaded, model keys absent from the file, file keys absent from the model, and keys
+    present in both with different shapes (left at their current values)."""
+
+    path: str
+    matched: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    mismatched: List[str] = field(default_factory=list)
+
+
+def resolve_pdparams(path: str) -> str:
+    """Accept both `x.pdparams` and PaddleOCR's suffix-less prefix `x`."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return path
+    if os.path.isfile(path + ".pdparams"):
+        return path + ".pdparams"
+    raise FileNotFoundError(f"no weights at {path} or {path}.pdparams")
+
+
+def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
+    """Copy the tensors of a `.pdparams` file into `model` where key and shape match exactly.
+
+    With `prefix` (e.g. "Student." for a distillation checkpoint) only keys starting with it are considered, and it
+    is stripped before matching. Raises ValueError naming the file when nothing matches, since a silent no-op
+    load (wrong file, wrong prefix) would otherwise train from scratch unnoticed.
+    """
+    file = resolve_pdparams(path)
+    raw = paddle.load(file)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{file} does not hold a state dict (got {type(raw).__name__})")
+    state: Dict[str, object] = {
+        k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and hasattr(v, "shape")
+    }
+
+    report = LoadReport(path=file)
+    own = model.state_dict()
+    to_set = {}
+    for key, param in own.items():
+        if key not in state:
+            report.missing.append(key)
+            continue
+        value = state[key]
+        value = value if isinstance(value, paddle.Tensor) else paddle.to_tensor(value)
+        if list(value.shape) != list(param.shape):
+            report.mismatched.append(key)
+            log.warning("%s: %s has shape %s in the file, %s in the model", file, key, value.shape, param.shape)
+            continue
+        to_set[key] = value.astype(param.dtype) if value.dtype != param.dtype else value
+        report.matched.append(key)
+    report.unexpected = [k for k in state if k not in own]
+
+    if not to_set:
+        where = f" under prefix {prefix!r}" if prefix else ""
+        raise ValueError(f"no parameter of {file}{where} matches the model by key and shape")
+    # Per-tensor set_value: set_state_dict would warn once per key it lacks, which the report already covers.
+    for key, value in to_set.items():
+        own[key].set_value(value)
+    log.info(
+        "loaded %d tensors from %s (%d missing, %d unexpected, %d shape mismatches)",
+        len(report.matched), file, len(report.missing), len(report.unexpected), len(report.mismatched),
+    )
+    return report
