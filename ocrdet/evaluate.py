@@ -15,6 +15,7 @@ from ocrdet.utils.setup import quiet_warnings
 quiet_warnings()
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
+from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 
@@ -42,7 +43,7 @@ def run_eval(cfg: DictConfig) -> dict[str, float]:
     return {k.split("/", 1)[-1]: v for k, v in metrics.items()}
 
 
-@hydra.main(config_path="../conf", config_name="eval", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     metrics = run_eval(cfg)
     print(f"precision={metrics['precision']:.6f} recall={metrics['recall']:.6f} hmean={metrics['hmean']:.6f}")

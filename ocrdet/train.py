@@ -13,6 +13,7 @@ from ocrdet.utils.setup import quiet_warnings
 
 quiet_warnings()
 
+from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 
@@ -72,7 +73,7 @@ def _group_choices() -> dict[str, str]:
     return {g: str(choices.get(g)) for g in groups if g in choices}
 
 
-@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_train(cfg)
     monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None

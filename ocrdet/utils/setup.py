@@ -8,3 +8,6 @@ def quiet_warnings() -> None:
     # Paddle warns about ccache on every import; it is irrelevant to users of a wheel.
     warnings.filterwarnings("ignore", message="No ccache found")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Paddle 3 says this on every BatchNorm call in training mode; it describes standard BN behaviour.
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
+    warnings.filterwarnings("ignore", message="There are some unused values in state_dict")

@@ -1,0 +1,28 @@
+"""Polygon helpers shared by the DB label makers: area/perimeter and the Vatti offset (pyclipper)."""
+from __future__ import annotations
+
+import numpy as np
+import pyclipper
+
+
+def signed_area(poly: np.ndarray) -> float:
+    """Shoelace area in image coordinates: positive for points running clockwise on screen (y pointing down)."""
+    x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2.0
+
+
+def perimeter(poly: np.ndarray) -> float:
+    return float(np.linalg.norm(np.roll(poly, -1, axis=0) - poly, axis=1).sum())
+
+
+def offset_distance(poly: np.ndarray, shrink_ratio: float) -> float:
+    """DB's offset D = A(1 - r^2) / L: the distance by which a region of ratio r shrinks (or, for the border, grows)."""
+    return abs(signed_area(poly)) * (1.0 - shrink_ratio**2) / perimeter(poly)
+
+
+def offset_polygon(poly: np.ndarray, distance: float) -> list[np.ndarray]:
+    """Round-joined offset of a closed polygon (positive grows, negative shrinks). pyclipper works on integers: it
+    truncates the input coordinates and rounds the output. Returns every resulting piece as int64 [m, 2]."""
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(poly.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    return [np.array(path, dtype=np.int64).reshape(-1, 2) for path in offset.Execute(distance)]
