@@ -4,6 +4,8 @@ Labels are parsed at construction, so a broken label file fails before training 
 image cannot be read, its label has no boxes, or a transform returns None; training then draws another index at
 random, eval takes the next one (PaddleOCR's behaviour). Drops are logged with the reason and counted in `skipped`
 (per process: each loader worker keeps its own count).
+
+An op that declares it needs extra samples (`UsesExtraSamples`, e.g. CopyPaste) gets them in `data["ext_data"]`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import paddle
 from ocrdet.data.labels import Annotation, LabelLine, parse_icdar2015_gt, read_paddleocr_label_file
 from ocrdet.data.rng import resolve_rng
 from ocrdet.data.synthetic import render_text_image
+from ocrdet.data.transforms.extra import UsesExtraSamples
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,15 @@ Transforms = Union[Sequence[Callable], Mapping[str, Union[Callable, None]]]
 def _pipeline(transforms: Transforms) -> list[Callable]:
     ops = transforms.values() if isinstance(transforms, Mapping) else transforms
     return [op for op in ops if op is not None]
+
+
+def _extra_sample_spec(ops: list[Callable]) -> tuple[int, list[Callable]]:
+    """(count, ops the extras go through): from the first op asking for extra samples, as PaddleOCR takes the first
+    op with `ext_data_num`; the extras run through the ops before it (decode), PaddleOCR's ext_op_transform_idx."""
+    for position, op in enumerate(ops):
+        if isinstance(op, UsesExtraSamples) and op.ext_data_num > 0:
+            return op.ext_data_num, ops[:position]
+    return 0, []
 
 
 def _natural_key(name: str) -> list:
@@ -65,6 +77,7 @@ class DetDataset(paddle.io.Dataset):
     def __init__(self, transforms: Transforms, train: bool, source: str) -> None:
         super().__init__()
         self.transforms = _pipeline(transforms)
+        self.ext_data_num, self.ext_transforms = _extra_sample_spec(self.transforms)
         self.train = train
         self.skipped = 0
         if len(self) == 0:
@@ -95,11 +108,42 @@ class DetDataset(paddle.io.Dataset):
         where = data["image_path"]
         if len(data["polys"]) == 0:
             return None, f"{where}: no boxes in the label"
+        if self.ext_data_num:
+            data["ext_data"] = self.extra_samples(self.ext_data_num)
         for transform in self.transforms:
             data = transform(data)
             if data is None:
                 return None, f"{where}: dropped by {type(transform).__name__}"
         return data, ""
+
+    def extra_samples(self, count: int, rng: np.random.Generator | None = None) -> list[dict]:
+        """`count` samples drawn at random (with replacement) from this dataset and run through `ext_transforms`.
+        Draws that cannot be read, have no boxes, are dropped by an op or whose polygons are not 4-point are skipped
+        (PaddleOCR's get_ext_data, which however retries forever)."""
+        rng = resolve_rng(rng)
+        extras: list[dict] = []
+        for _ in range(MAX_CONSECUTIVE_SKIPS + count):
+            if len(extras) == count:
+                break
+            index = int(rng.integers(len(self)))
+            try:
+                data: dict | None = self.load(index)
+            except OSError:
+                continue
+            if len(data["polys"]) == 0:
+                continue
+            for transform in self.ext_transforms:
+                data = transform(data)
+                if data is None:
+                    break
+            if data is not None and np.asarray(data["polys"]).shape[1:] == (4, 2):
+                extras.append(data)
+        if len(extras) < count:
+            raise RuntimeError(
+                f"{type(self).__name__}: no usable extra sample (readable, with 4-point polygons) in "
+                f"{MAX_CONSECUTIVE_SKIPS + count} random draws"
+            )
+        return extras
 
 
 class Icdar2015Dataset(DetDataset):

@@ -1,7 +1,8 @@
 """The text-detection task: one DB model trained with DBLoss, evaluated with DBPostProcess + the ICDAR metric."""
 from __future__ import annotations
 
-from typing import Any, Callable
+import copy
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import paddle
@@ -21,17 +22,23 @@ class DetectionTask(TrainModule):
         postprocess: Callable[[np.ndarray, np.ndarray], list[dict]],
         metric: Any,
         optimizer: Callable[..., tuple[paddle.optimizer.Optimizer, paddle.optimizer.lr.LRScheduler]] | None = None,
+        eval_models: Sequence[str] | None = None,
     ) -> None:
+        """`eval_models` names the sub-models of a distillation model to evaluate: the first one's metrics are the
+        unprefixed `val/hmean` etc. (checkpoint selection), the others are logged as `val/<name>_hmean`. Leave it
+        None for a single model."""
         super().__init__()
         self.model = model
         self.loss = loss
         self.postprocess = postprocess
-        self.metric = metric
+        self.eval_models = list(eval_models) if eval_models else [None]
+        self.metrics = {name: copy.deepcopy(metric) for name in self.eval_models}
         self.optimizer_factory = optimizer
 
-    def forward_eval(self, image: paddle.Tensor) -> np.ndarray:
-        """Shrink-probability maps [N,1,H,W] of the evaluated model."""
-        return self.model(image)["maps"].numpy()
+    def forward_eval(self, image: paddle.Tensor, name: str | None = None) -> np.ndarray:
+        """Shrink-probability maps [N,1,H,W] of the evaluated (sub-)model."""
+        model = self.model if name is None else self.model.submodel(name)
+        return model(image)["maps"].numpy()
 
     def training_step(self, batch: dict[str, paddle.Tensor], batch_idx: int) -> dict[str, paddle.Tensor]:
         predictions = self.model(batch["image"])
@@ -41,19 +48,23 @@ class DetectionTask(TrainModule):
         return losses
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        maps = self.forward_eval(batch["image"])
-        boxes = self.postprocess(maps, _numpy(batch["shape"]))
-        self.metric.update(
-            [b["points"] for b in boxes],
-            [_numpy(p) for p in batch["polys"]],
-            [_numpy(t).astype(bool) for t in batch["ignore_tags"]],
-        )
+        gt_polys = [_numpy(p) for p in batch["polys"]]
+        gt_ignore = [_numpy(t).astype(bool) for t in batch["ignore_tags"]]
+        shapes = _numpy(batch["shape"])
+        for name, metric in self.metrics.items():
+            boxes = self.postprocess(self.forward_eval(batch["image"], name), shapes)
+            metric.update([b["points"] for b in boxes], gt_polys, gt_ignore)
 
     def on_validation_epoch_start(self) -> None:
-        self.metric.reset()
+        for metric in self.metrics.values():
+            metric.reset()
 
     def on_validation_epoch_end(self) -> dict[str, float]:
-        return {f"val/{k}": float(v) for k, v in self.metric.compute().items()}
+        results: dict[str, float] = {}
+        for i, (name, metric) in enumerate(self.metrics.items()):
+            prefix = "val/" if i == 0 else f"val/{name}_"
+            results.update({f"{prefix}{k}": float(v) for k, v in metric.compute().items()})
+        return results
 
     def configure_optimizers(self) -> dict[str, Any]:
         if self.optimizer_factory is None:

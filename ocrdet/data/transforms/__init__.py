@@ -1,5 +1,6 @@
 """Sample transforms: callables `(dict) -> dict | None` (None drops the sample). The random ones also take an optional
 `rng` (see `ocrdet.data.rng`)."""
+from ocrdet.data.transforms.copy_paste import CopyPaste
 from ocrdet.data.transforms.decode import DecodeImage
 from ocrdet.data.transforms.iaa_augment import IaaAugment
 from ocrdet.data.transforms.keep_keys import KeepKeys
@@ -11,6 +12,7 @@ from ocrdet.data.transforms.resize_for_test import DetResizeForTest
 from ocrdet.data.transforms.to_chw import ToCHW
 
 __all__ = [
+    "CopyPaste",
     "DecodeImage",
     "DetResizeForTest",
     "EastRandomCrop",

@@ -1,0 +1,107 @@
+"""Inference export of a trained detector and a `paddle.inference` predictor for it (spec section 6.6).
+
+The saved graph maps an NCHW float32 image batch of any height and width to the shrink-probability map
+[N,1,H,W], the input of DBPostProcess, as PaddleOCR's `inference.pdmodel` does.
+"""
+from __future__ import annotations
+
+import os
+from typing import List
+
+import numpy as np
+import paddle
+from paddle import nn
+from paddle.static import InputSpec
+
+from ocrdet.models.distillation import DistillationModel
+
+# Paddle 3 (PIR) writes `.json`, Paddle 2.6 `.pdmodel`; both write `.pdiparams` (and 2.6 a `.pdiparams.info`).
+GRAPH_SUFFIXES = (".json", ".pdmodel")
+EXPORT_SUFFIXES = GRAPH_SUFFIXES + (".pdiparams", ".pdiparams.info")
+
+
+class _ShrinkMap(nn.Layer):
+    """Returns the head's `maps` tensor instead of a dict, which the inference graph needs as its output."""
+
+    def __init__(self, model: nn.Layer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.model(x)["maps"]
+
+
+def export_inference(model: nn.Layer, out_prefix: str) -> List[str]:
+    """Save `model` in eval mode as a static inference model at `out_prefix` (e.g. `<dir>/inference`).
+
+    Args:
+        model: a detector returning `{"maps": …}`; for a distillation model pass one sub-model
+            (`model.submodel("Student")`), as PaddleOCR exports each sub-model separately.
+        out_prefix: path prefix of the files to write; its folder is created.
+
+    Returns:
+        The files written, sorted.
+    """
+    if isinstance(model, DistillationModel):
+        raise ValueError(f"export one sub-model, e.g. model.submodel({model.names[0]!r}); names: {model.names}")
+    was_training = model.training
+    model.eval()
+    try:
+        # full_graph: Paddle 3's default (SOT) ignores input_spec; the AST path honours the dynamic H, W.
+        spec = [InputSpec([None, 3, None, None], "float32", "x")]
+        static = paddle.jit.to_static(_ShrinkMap(model), input_spec=spec, full_graph=True)
+        os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+        paddle.jit.save(static, out_prefix)
+    finally:
+        if was_training:
+            model.train()
+    return sorted(out_prefix + s for s in EXPORT_SUFFIXES if os.path.isfile(out_prefix + s))
+
+
+def _graph_file(model_dir: str) -> str:
+    # PaddleOCR's layout is `<dir>/inference.*`; accept any single exported graph too.
+    for suffix in GRAPH_SUFFIXES:
+        path = os.path.join(model_dir, "inference" + suffix)
+        if os.path.isfile(path):
+            return path
+    graphs = sorted(f for f in os.listdir(model_dir) if f.endswith(GRAPH_SUFFIXES))
+    if len(graphs) != 1:
+        raise FileNotFoundError(f"{model_dir}: expected one inference .json/.pdmodel graph, found {graphs}")
+    return os.path.join(model_dir, graphs[0])
+
+
+def load_predictor(model_dir: str, threads: int = 2, mkldnn: bool = True) -> "paddle.inference.Predictor":
+    """A CPU `paddle.inference` predictor for a model written by `export_inference` into `model_dir`.
+
+    Args:
+        model_dir: folder holding `inference.json` (Paddle 3) or `inference.pdmodel` (2.6) and `.pdiparams`.
+        threads: CPU math threads.
+        mkldnn: use oneDNN kernels (about 1.5x faster on CPU).
+    """
+    from paddle import inference
+
+    graph = _graph_file(model_dir)
+    params = os.path.splitext(graph)[0] + ".pdiparams"
+    config = inference.Config(graph, params)
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(int(threads))
+    config.disable_glog_info()
+    if mkldnn:
+        config.enable_mkldnn()
+        # With oneDNN on, Paddle 3 fails on graphs holding an interpolate op (the neck's upsampling, Paddle issue
+        # #79749); dropping this pass fixes it with equal outputs. On 2.6 the pass does not exist: a no-op.
+        config.delete_pass("onednn_placement_pass")
+    elif hasattr(config, "disable_mkldnn"):  # Paddle 3 may turn oneDNN on by itself; 2.6 has it off already
+        config.disable_mkldnn()
+    return inference.create_predictor(config)
+
+
+def predict(predictor: "paddle.inference.Predictor", image: np.ndarray) -> np.ndarray:
+    """Run the predictor on a normalised NCHW float32 batch; returns the shrink maps [N,1,H,W]."""
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be an NCHW batch with 3 channels, got shape {image.shape}")
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    handle.reshape(list(image.shape))
+    handle.copy_from_cpu(np.ascontiguousarray(image, dtype=np.float32))
+    predictor.run()
+    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()

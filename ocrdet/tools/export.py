@@ -1,0 +1,74 @@
+"""`ocrdet-export`: trained weights -> paddle.inference model(s), for the eval model or chosen sub-models."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from ocrdet.utils.setup import quiet_warnings
+
+quiet_warnings()
+
+from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.engine import checkpoint_io  # noqa: E402
+from ocrdet.export import export_inference  # noqa: E402
+from ocrdet.models.distillation import DistillationModel  # noqa: E402
+from ocrdet.models.weights import load_pretrained  # noqa: E402
+
+log = logging.getLogger("ocrdet.export")
+
+
+def run_export(cfg: DictConfig) -> list[str]:
+    model = instantiate(cfg.model)
+    weights = checkpoint_io.resolve_weights(cfg.weights)
+    report = load_pretrained(model, str(weights))
+    # inference runs the shrink branch only, so only a missing threshold branch is harmless
+    needed = [k for k in report.missing if ".thresh." not in f".{k}"]
+    if needed or report.mismatched:
+        raise ValueError(
+            f"{weights}: does not fit the configured model ({len(needed)} missing, {len(report.mismatched)} shape "
+            f"mismatches, e.g. {(needed or report.mismatched)[:3]}); check distill_mode and the model groups"
+        )
+    out = Path(cfg.output_dir)
+    if isinstance(model, DistillationModel):
+        names = list(cfg.submodels or model.names)
+        written = []
+        for name in names:
+            written += export_inference(model.submodel(name), str(out / name / "inference"))
+    else:
+        written = export_inference(model, str(out / "inference"))
+    for path in written:
+        print(f"wrote {path}")
+    return written
+
+
+def _translate_output_flag(argv: Sequence[str]) -> list[str]:
+    """Accept `-o DIR` / `--output DIR` (PaddleOCR-style) as Hydra's `output_dir=DIR`."""
+    args, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("-o", "--output") and i + 1 < len(argv):
+            args.append(f"output_dir={argv[i + 1]}")
+            i += 2
+        else:
+            args.append(argv[i])
+            i += 1
+    return args
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    run_export(cfg)
+
+
+def main() -> None:
+    sys.argv = [sys.argv[0], *_translate_output_flag(sys.argv[1:])]
+    _main()
+
+
+if __name__ == "__main__":
+    main()
