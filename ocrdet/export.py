@@ -93,7 +93,14 @@ def load_predictor(model_dir: str, threads: int = 2, mkldnn: bool = True) -> "pa
         config.delete_pass("onednn_placement_pass")
     elif hasattr(config, "disable_mkldnn"):  # Paddle 3 may turn oneDNN on by itself; 2.6 has it off already
         config.disable_mkldnn()
-    return inference.create_predictor(config)
+    # A process that trained on CPU has the dygraph oneDNN flag on; the predictor would then place oneDNN kernels
+    # itself, bypassing the pass removal above, and fail on the same interpolate attribute.
+    onednn_flag = paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"]
+    paddle.set_flags({"FLAGS_use_mkldnn": False})
+    try:
+        return inference.create_predictor(config)
+    finally:
+        paddle.set_flags({"FLAGS_use_mkldnn": onednn_flag})
 
 
 def predict(predictor: "paddle.inference.Predictor", image: np.ndarray) -> np.ndarray:

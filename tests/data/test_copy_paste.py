@@ -98,7 +98,8 @@ def test_pasted_boxes_avoid_every_earlier_polygon(seed):
     # The original polygons' pixels are untouched (a rotated patch may spill a pixel beyond its float box).
     for poly in polys:
         (x0, y0), (x1, y1) = np.array(poly, int).min(axis=0), np.array(poly, int).max(axis=0)
-        np.testing.assert_array_equal(out["image"][y0 + 2 : y1 - 1, x0 + 2 : x1 - 1], before[y0 + 2 : y1 - 1, x0 + 2 : x1 - 1])
+        inner = (slice(y0 + 2, y1 - 1), slice(x0 + 2, x1 - 1))
+        np.testing.assert_array_equal(out["image"][inner], before[inner])
 
 
 def test_polygons_are_clipped_and_padded_to_the_source_point_count():
@@ -158,7 +159,8 @@ def test_rotate_patch_expands_and_masks():
     # Every masked pixel centre lies inside the box, up to the offset between the integer canvas and rotate_bbox's
     # float one (under a pixel per axis).
     ys, xs = np.nonzero(mask)
-    inside = [cv2.pointPolygonTest(box.reshape(-1, 1, 2), (float(x) + 0.5, float(y) + 0.5), True) for x, y in zip(xs, ys)]
+    contour = box.reshape(-1, 1, 2)
+    inside = [cv2.pointPolygonTest(contour, (float(x) + 0.5, float(y) + 0.5), True) for x, y in zip(xs, ys)]
     assert min(inside) >= -np.sqrt(2)
 
 
@@ -211,7 +213,8 @@ def test_dataset_attaches_ext_data_for_copy_paste_only():
 def test_dataset_without_usable_extra_samples_fails_clearly(tmp_path):
     cv2.imwrite(str(tmp_path / "b.png"), textured((40, 60, 3), 2))
     label = tmp_path / "label.txt"
-    label.write_text('b.png\t[{"transcription": "t", "points": [[5,5],[9,2],[20,5],[20,20],[5,20]]}]\n', encoding="utf-8")
+    five_points = '[{"transcription": "t", "points": [[5,5],[9,2],[20,5],[20,20],[5,20]]}]'
+    label.write_text(f"b.png\t{five_points}\n", encoding="utf-8")
     dataset = PaddleOCRLabelDataset(str(tmp_path), [str(label)], [DecodeImage(), CopyPaste()], train=True)
     with pytest.raises(RuntimeError, match="4-point"):
         dataset[0]

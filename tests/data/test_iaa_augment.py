@@ -59,3 +59,13 @@ def test_rotation_keeps_the_canvas():
     assert np.linalg.norm(after - centre) == pytest.approx(np.linalg.norm(before - centre), rel=1e-5)
     angle = np.degrees(np.arctan2(*(after - centre)[::-1]) - np.arctan2(*(before - centre)[::-1]))
     assert angle == pytest.approx(10, abs=1e-3)
+
+
+def test_flip_folded_into_the_rotation_equals_flip_then_rotate():
+    image = np.random.default_rng(3).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    data = {"image": image, "polys": QUAD.copy()}
+    out = IaaAugment(flip_prob=1.0, rotate=(7, 7), scale=(1, 1))(data, rng=np.random.default_rng(0))
+    matrix = cv2.getRotationMatrix2D((39.5, 29.5), -7, 1.0)
+    separate = cv2.warpAffine(cv2.flip(image, 1), matrix, (80, 60), flags=cv2.INTER_LINEAR)
+    difference = np.abs(out["image"].astype(int) - separate.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01  # fixed-point rounding only

@@ -177,7 +177,8 @@ HAND_MADE = {
     "too-small-and-tiny-area": ([rect(4, 4, 40, 10), [[20, 30], [21, 30], [21, 30.5], [20, 30.5]]], [False, False]),
     # Two squares joined by a thin neck: the first shrink ratio splits it in two.
     "dumbbell": (
-        [[[2, 2], [20, 2], [20, 10], [28, 10], [28, 2], [46, 2], [46, 22], [28, 22], [28, 14], [20, 14], [20, 22], [2, 22]]],
+        [[[2, 2], [20, 2], [20, 10], [28, 10], [28, 2], [46, 2], [46, 22], [28, 22], [28, 14], [20, 14], [20, 22],
+          [2, 22]]],
         [False],
     ),
     "counter-clockwise": ([rect(8, 10, 38, 26)[::-1]], [False]),

@@ -19,12 +19,26 @@ def edge_distances(xs: np.ndarray, ys: np.ndarray, starts: np.ndarray, ends: np.
     ex, ey = ends[:, 0, None, None], ends[:, 1, None, None]
     square_1 = np.square(xs - sx) + np.square(ys - sy)
     square_2 = np.square(xs - ex) + np.square(ys - ey)
+    # float32 when the polygon is (as in the reference): it decides which on-edge pixels come out NaN.
     square_edge = np.square(sx - ex) + np.square(sy - ey)
+    # The same operations in the same order as the formula, in place on three [E, h, w] buffers: ~2x faster.
     with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2))
-        square_sine = np.nan_to_num(1 - np.square(cosine))
-        distance = np.sqrt(square_1 * square_2 * square_sine / square_edge)
-    return np.where(cosine < 0, np.sqrt(np.fmin(square_1, square_2)), distance)
+        product = square_1 * square_2
+        cosine = np.subtract(square_edge, square_1)
+        cosine -= square_2
+        distance = np.sqrt(product)
+        distance *= 2
+        cosine /= distance
+        np.square(cosine, out=distance)
+        np.subtract(1, distance, out=distance)
+        np.nan_to_num(distance, copy=False)
+        distance *= product  # product * (1 - c^2): the same rounding as the formula's left-to-right product
+        distance /= square_edge
+        np.sqrt(distance, out=distance)
+        near_end = np.fmin(square_1, square_2, out=product)
+        np.sqrt(near_end, out=near_end)
+    np.copyto(distance, near_end, where=cosine < 0)
+    return distance
 
 
 class MakeBorderMap:
@@ -70,7 +84,9 @@ class MakeBorderMap:
         xs = np.arange(x0, x1 + 1, dtype=np.float64)[None, :]
         ys = np.arange(y0, y1 + 1, dtype=np.float64)[:, None]
         distances = edge_distances(xs, ys, poly, np.roll(poly, -1, axis=0))
+        distances /= distance
+        np.clip(distances, 0, 1, out=distances)
         # min, not nanmin: a NaN pixel leaves the canvas unchanged through fmax, as in the reference.
-        nearest = np.clip(distances / distance, 0, 1).min(axis=0)
+        nearest = distances.min(axis=0)
         region = canvas[y0 : y1 + 1, x0 : x1 + 1]
-        np.fmax(1 - nearest, region, out=region)
+        np.fmax(np.subtract(1, nearest, out=nearest), region, out=region)
