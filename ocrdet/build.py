@@ -39,6 +39,7 @@ def build_val_loader(cfg: DictConfig) -> paddle.io.DataLoader | None:
         shuffle=False,
         num_workers=cfg.data.eval_num_workers,
         seed=cfg.seed,
+        evaluation=True,
     )
 
 

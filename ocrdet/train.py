@@ -15,7 +15,10 @@ quiet_warnings()
 
 from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
+from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
+from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
 
 log = logging.getLogger("ocrdet.train")
 
@@ -44,6 +47,7 @@ def _summarise(keys: list[str], limit: int = 8) -> str:
 def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
     run_dir = Path(cfg.paths.output_dir)
+    seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
     apply_finetune(task.model, cfg.get("finetune"))
     train_loader = build_train_loader(cfg)
@@ -53,10 +57,14 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
     if trainer.is_global_zero and logger is not None:
         logger.log_hyperparams(trainer.hyper_parameters)
-        logger.set_tags(_group_choices())
+        logger.set_tags({**_group_choices(), "ocrdet.run_dir": str(run_dir.resolve())})
         config_file = run_dir / ".hydra" / "config.yaml"
         if config_file.is_file():
             logger.log_artifact(str(config_file), "config")
+        trainer.callbacks.append(ThroughputMonitor())
+        if isinstance(logger, MLflowLogger):
+            val_dataset = getattr(val_loader, "dataset", None)
+            trainer.callbacks.append(RunArtifacts(logger, run_dir, val_dataset, num_images=3))
     log.info("run dir: %s", run_dir)
     metrics = trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.get("resume"))
     checkpoint = trainer.checkpoint_callback
@@ -75,7 +83,12 @@ def _group_choices() -> dict[str, str]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    """Train; return the monitored metric (what a sweeper optimises). In a `--multirun` the job's MLflow run
+    becomes a child of the sweep's parent run."""
+    parent_run_id = join_sweep(cfg)
     metrics = run_train(cfg)
+    if parent_run_id is not None:
+        close_parent_run(cfg.logger.mlflow.tracking_uri, parent_run_id)
     monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None
     return metrics.get(monitor) if monitor else None
 

@@ -8,6 +8,8 @@ from typing import Any, Callable
 import numpy as np
 import paddle
 
+from ocrdet.engine.distributed import ShardBatchSampler
+
 
 class WorkerSeeder:
     """worker_init_fn: seeds numpy/random in each worker from (seed, epoch, rank, worker id).
@@ -35,8 +37,16 @@ def build_dataloader(
     drop_last: bool = False,
     seed: int = 1024,
     use_shared_memory: bool = True,
+    evaluation: bool = False,
 ) -> paddle.io.DataLoader:
-    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+    """Training: each rank takes its share of an epoch-seeded shuffle. Evaluation: each rank scores a disjoint
+    shard, every sample exactly once."""
+    if evaluation:
+        sampler = ShardBatchSampler(len(dataset), batch_size)
+    else:
+        sampler = paddle.io.DistributedBatchSampler(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last
+        )
     loader = paddle.io.DataLoader(
         dataset,
         batch_sampler=sampler,

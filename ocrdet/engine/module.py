@@ -21,6 +21,8 @@ class TrainModule:
 
     def __init__(self) -> None:
         self.trainer: Trainer | None = None
+        # set by the Trainer when several ranks train: the DataParallel wrapper that averages gradients
+        self.distributed_model: paddle.nn.Layer | None = None
         self._logged: dict[str, tuple[float, bool]] = {}
 
     # ---- steps -----------------------------------------------------------------------------------------------
@@ -72,6 +74,11 @@ class TrainModule:
 
     def eval(self) -> None:
         self.model.eval()
+
+    @property
+    def train_model(self) -> paddle.nn.Layer:
+        """The model to call in `training_step`: the DataParallel wrapper on several ranks, else the model."""
+        return self.distributed_model if self.distributed_model is not None else self.model
 
     def trainable_parameters(self) -> list[paddle.Tensor]:
         """Parameters the optimizer should see: frozen ones (stop_gradient) get no optimizer state."""

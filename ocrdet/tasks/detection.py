@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import paddle
 
+from ocrdet.engine import distributed
 from ocrdet.engine.module import TrainModule
 
 
@@ -41,7 +42,7 @@ class DetectionTask(TrainModule):
         return model(image)["maps"].numpy()
 
     def training_step(self, batch: dict[str, paddle.Tensor], batch_idx: int) -> dict[str, paddle.Tensor]:
-        predictions = self.model(batch["image"])
+        predictions = self.train_model(batch["image"])
         losses = self.loss(predictions, batch)
         for name, value in losses.items():
             self.log(f"train/{name}", value, prog_bar=name == "loss")
@@ -62,6 +63,11 @@ class DetectionTask(TrainModule):
     def on_validation_epoch_end(self) -> dict[str, float]:
         results: dict[str, float] = {}
         for i, (name, metric) in enumerate(self.metrics.items()):
+            # each rank scored its own shard: sum the counts so every rank computes the full-set metric
+            if distributed.world_size() > 1:
+                total = distributed.sum_across_ranks(metric.state())
+                metric.reset()
+                metric.merge_state(total)
             prefix = "val/" if i == 0 else f"val/{name}_"
             results.update({f"{prefix}{k}": float(v) for k, v in metric.compute().items()})
         return results

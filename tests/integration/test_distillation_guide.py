@@ -85,3 +85,30 @@ def test_cml_export_writes_each_submodel(tmp_path):
                                     "submodels=[Student]"], output_dir=tmp_path / "export_run")
     written = run_export(cfg)
     assert written and all(Path(p).parent == tmp_path / "out" / "Student" for p in written)
+
+
+def test_cml_from_released_students_and_a_dml_teacher_logs_every_term(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import shared_path
+
+    released = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
+    dml = run(tmp_path, "dml", ["distill_mode=dml", *TEACHER])
+    teacher = tmp_path / "teacher.pdparams"
+    assert extract([str(dml), "--model", "Student", "-o", str(teacher)]) == 0
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_config(
+        "train",
+        [*TINY, f"logger.mlflow.tracking_uri={uri}", "logger.mlflow.experiment_name=cml", "distill_mode=cml",
+         f"members.student.pretrained={released}", f"members.student2.pretrained={released}",
+         f"members.teacher.pretrained={teacher}"],
+        output_dir=tmp_path / "cml",
+    )
+    run_train(cfg)
+    client = MlflowClient(uri)
+    (record,) = client.search_runs([client.get_experiment_by_name("cml").experiment_id])
+    terms = {"loss", "dila_db", "dml", "db", "dila_db_Student_Teacher", "dila_db_Student2_Teacher",
+             "dml_Student_Student2", "db_Student", "db_Student2"}
+    terms |= {f"db_{m}_loss_{t}_maps" for m in ("Student", "Student2") for t in ("shrink", "threshold", "binary")}
+    assert {f"train/{t}" for t in terms} | {"train/lr", "val/hmean"} <= set(record.data.metrics)
+    assert record.data.params["members.student.pretrained"] == str(released)

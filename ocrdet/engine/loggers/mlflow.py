@@ -5,9 +5,12 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ocrdet.engine.loggers.base import Logger, flatten
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +29,9 @@ class MLflowLogger(Logger):
         run_id: str | None = None,
         artifact_location: str | None = None,
     ) -> None:
-        import mlflow  # lazy: importing mlflow costs ~1 s
-        from mlflow.tracking import MlflowClient
-
-        if tracking_uri and tracking_uri.startswith("sqlite:///"):
-            Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.client = MlflowClient(self.tracking_uri)
-        experiment = self.client.get_experiment_by_name(experiment_name)
-        self.experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else self.client.create_experiment(experiment_name, artifact_location=artifact_location)
-        )
+        self.client = mlflow_client(tracking_uri)
+        self.tracking_uri = self.client.tracking_uri
+        self.experiment_id = get_or_create_experiment(self.client, experiment_name, artifact_location)
         if run_id:  # a resumed job continues its run
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
@@ -71,11 +64,49 @@ class MLflowLogger(Logger):
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
 
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """Every file under `local_dir`, kept in its folder structure under `artifact_path`."""
+        self.client.log_artifacts(self.run_id, local_dir, artifact_path)
+
+    def metric_history(self, key: str) -> list[tuple[int, float]]:
+        """(step, value) of every logged value of `key`, in step order."""
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(self.run_id, _clean(key)))
+
+    def metric_keys(self) -> list[str]:
+        return sorted(self.client.get_run(self.run_id).data.metrics)
+
     def finalize(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "tracking_uri": self.tracking_uri}
+
+
+def mlflow_client(tracking_uri: str | None = None) -> "MlflowClient":
+    """A client for `tracking_uri` (MLflow's default when None); creates the folder of a `sqlite:///` store."""
+    import mlflow  # lazy: importing mlflow costs ~1 s
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri and tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri or mlflow.get_tracking_uri())
+
+
+def get_or_create_experiment(client: "MlflowClient", name: str, artifact_location: str | None = None) -> str:
+    """The id of experiment `name`, created if needed. Parallel sweep jobs may race to create it: the loser of the
+    race reads the winner's."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def _clean(key: str) -> str:

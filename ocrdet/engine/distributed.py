@@ -1,0 +1,68 @@
+"""Multi-process helpers: process group set-up, rank-sharded evaluation sampling and summing metric state.
+
+Ranks are started by `paddle.distributed.launch` (see `ocrdet.launch`); with one process everything here is a no-op.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size()
+
+
+def rank() -> int:
+    return dist.get_rank()
+
+
+def init_process_group() -> None:
+    """Join the process group started by paddle.distributed.launch (gloo on CPU, NCCL on GPU)."""
+    if world_size() > 1 and not dist.is_initialized():
+        dist.init_parallel_env()
+
+
+def sum_across_ranks(values: np.ndarray) -> np.ndarray:
+    """Element-wise sum of a small array over all ranks (metric counts), returned on every rank."""
+    if world_size() == 1:
+        return values
+    tensor = paddle.to_tensor(np.asarray(values, dtype=np.float64))
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.numpy()
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+class ShardBatchSampler(paddle.io.BatchSampler):
+    """Evaluation batches of this rank's shard: sample i goes to rank i % world, with no padding, so every image is
+    scored exactly once (paddle's DistributedBatchSampler pads shards with repeated samples, which would count some
+    images twice in the metric)."""
+
+    def __init__(self, dataset_size: int, batch_size: int) -> None:
+        self.indices = list(range(rank(), dataset_size, world_size()))
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for start in range(0, len(self.indices), self.batch_size):
+            yield self.indices[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.indices) / self.batch_size)
+
+
+def broadcast_running_stats(model: paddle.nn.Layer) -> None:
+    """Give every rank rank 0's non-trained tensors (BatchNorm running statistics drift apart per rank), so a
+    sharded evaluation scores one model: the one rank 0 saves."""
+    if world_size() == 1:
+        return
+    with paddle.no_grad():
+        for tensor in model.parameters():
+            if tensor.stop_gradient:
+                dist.broadcast(tensor, src=0)
