@@ -1,6 +1,7 @@
 """Mixed precision as one plugin: auto_cast settings, the loss scaler and its checkpointed state.
 
-On CPU Paddle's AMP does nothing; rather than pretend, the plugin warns once and runs fp32.
+On CPU Paddle's auto_cast and GradScaler do nothing (fp32 kernels only); the plugin still wires them, so the
+configuration reaches them and the scaler state is checkpointed, and it says once that the setting has no effect.
 """
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ class PrecisionPlugin:
         self.amp_level = amp_level
         self.custom_black_list = list(custom_black_list or [])
         self.custom_white_list = list(custom_white_list or [])
-        self.enabled = precision != "32" and paddle.device.is_compiled_with_cuda() and "gpu" in paddle.get_device()
-        if precision != "32" and not self.enabled:
-            log.warning("trainer.precision=%s has no effect on CPU: training runs in fp32", precision)
+        self.enabled = precision != "32"
+        if self.enabled and "gpu" not in paddle.get_device():
+            log.warning("trainer.precision=%s has no effect on CPU (Paddle's AMP needs a GPU): the run is fp32", precision)
         self.dtype = "bfloat16" if precision == "bf16" else "float16"
         # bf16 has fp32's exponent range, so it needs no loss scaling.
         self.scaler = (
@@ -49,7 +50,8 @@ class PrecisionPlugin:
         )
 
     def setup(self, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer) -> tuple[Any, Any]:
-        if self.enabled and self.amp_level == "O2":
+        # O2 casts the weights themselves: only where fp16/bf16 kernels exist
+        if self.enabled and self.amp_level == "O2" and "gpu" in paddle.get_device():
             model, optimizer = paddle.amp.decorate(
                 models=model, optimizers=optimizer, level="O2", dtype=self.dtype, master_weight=True
             )
