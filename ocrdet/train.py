@@ -16,6 +16,7 @@ quiet_warnings()
 from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
+from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
@@ -44,6 +45,15 @@ def _summarise(keys: list[str], limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + (f" ... (+{len(keys) - limit})" if len(keys) > limit else "")
 
 
+def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
+    """A resumed job logs into the MLflow run it started (its id is in the checkpoint's states)."""
+    if resume is None or not cfg.get("logger") or "mlflow" not in cfg.logger or cfg.logger.mlflow.get("run_id"):
+        return
+    saved = checkpoint_io.read_states(resume).get("loggers") or [{}]
+    if saved[0].get("run_id"):
+        OmegaConf.update(cfg, "logger.mlflow.run_id", saved[0]["run_id"])
+
+
 def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
     run_dir = Path(cfg.paths.output_dir)
@@ -52,6 +62,8 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     apply_finetune(task.model, cfg.get("finetune"))
     train_loader = build_train_loader(cfg)
     val_loader = build_val_loader(cfg)
+    resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
+    _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)
     trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
@@ -66,7 +78,7 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
             val_dataset = getattr(val_loader, "dataset", None)
             trainer.callbacks.append(RunArtifacts(logger, run_dir, val_dataset, num_images=3))
     log.info("run dir: %s", run_dir)
-    metrics = trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.get("resume"))
+    metrics = trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_score is not None:
         log.info("best %s=%.6f at %s", checkpoint.monitor, checkpoint.best_score, checkpoint.best_model_path)

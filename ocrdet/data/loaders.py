@@ -3,7 +3,7 @@ augmentations differ across workers and epochs yet repeat exactly for the same s
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import paddle
@@ -28,6 +28,20 @@ class WorkerSeeder:
         random.seed(int(state[1]))
 
 
+class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
+    """This rank's batches of an epoch-seeded shuffle; `skip_batches` drops the first batches of the next epoch
+    without loading them (mid-epoch resume)."""
+
+    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, drop_last: bool) -> None:
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+        self.skip_batches = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(super().__iter__()):
+            if i >= self.skip_batches:
+                yield batch
+
+
 def build_dataloader(
     dataset: Any,
     batch_size: int,
@@ -44,9 +58,7 @@ def build_dataloader(
     if evaluation:
         sampler = ShardBatchSampler(len(dataset), batch_size)
     else:
-        sampler = paddle.io.DistributedBatchSampler(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last
-        )
+        sampler = ResumableBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
     loader = paddle.io.DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -92,3 +92,24 @@ def load_resume(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[
     if "loops" not in states:
         raise ValueError(f"{states_path}: written by PaddleOCR, not ocrdet; use it as weights (finetune) instead")
     return load_params(params), paddle.load(str(opt_path)), states
+
+
+def resolve_resume(resume: str | None, run_dir: str | Path) -> Path | None:
+    """`resume=auto`: this run dir's `checkpoints/latest` if it exists (a fresh start otherwise); any other value is
+    a checkpoint file, prefix or run directory."""
+    if not resume:
+        return None
+    if str(resume) == "auto":
+        latest = Path(run_dir) / "checkpoints" / "latest.pdparams"
+        return latest if latest.is_file() else None
+    return resolve_weights(resume)
+
+
+def read_states(params: str | Path) -> dict[str, Any]:
+    """The `.states` dict beside a `.pdparams` file ({} if absent or unreadable)."""
+    states_path = Path(params).with_suffix(".states")
+    try:
+        with open(states_path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return {}

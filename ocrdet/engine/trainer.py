@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -53,6 +55,7 @@ class Trainer:
         logger: Logger | Sequence[Logger] | Mapping[str, Logger] | None = None,
         seed: int | None = 1024,
         cpu_onednn: bool = True,
+        max_consecutive_nonfinite: int = 5,
     ) -> None:
         if max_epochs is None and max_steps <= 0:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
@@ -88,6 +91,10 @@ class Trainer:
         self.num_val_batches = 0
         self.callback_metrics: dict[str, float] = {}
         self.should_stop = False
+        self.max_consecutive_nonfinite = max_consecutive_nonfinite
+        self.nonfinite_steps = 0
+        self._consecutive_nonfinite = 0
+        self._signal_received: int | None = None
         self.optimizer: paddle.optimizer.Optimizer | None = None
         self.lr_scheduler: paddle.optimizer.lr.LRScheduler | None = None
         self.train_dataloader: Any = None
@@ -184,6 +191,7 @@ class Trainer:
         if ckpt_path:
             resume_batches = self._restore(ckpt_path)
         status = "FINISHED"
+        previous_handlers = _install_signal_handlers(self._on_signal)
         try:
             self._call("on_fit_start")
             if self.num_sanity_val_steps and val_dataloader is not None and not ckpt_path:
@@ -196,6 +204,7 @@ class Trainer:
                 callback.on_exception(self, module, exc)
             raise
         finally:
+            _restore_signal_handlers(previous_handlers)
             if self.is_global_zero:
                 for logger in self.loggers:
                     logger.finalize(status)
@@ -213,22 +222,29 @@ class Trainer:
             _set_epoch(train_dataloader, self.current_epoch)
             module.train()
             self._call("on_train_epoch_start")
-            accumulated = 0
-            for batch_idx, batch in enumerate(train_dataloader):
+            accumulated = finite_in_step = 0
+            # mid-epoch resume: the sampler skips the batches trained before the stop without loading them, so the
+            # augmentation streams restored from the checkpoint are not consumed by them
+            skipped_by_sampler = _skip_batches(train_dataloader, resume_batches)
+            start = resume_batches if skipped_by_sampler else 0
+            for batch_idx, batch in enumerate(train_dataloader, start=start):
                 if batch_idx >= self.num_training_batches:
                     break
-                if batch_idx < resume_batches:  # mid-epoch resume: these batches were trained before the stop
+                if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
                     continue
                 self.batch_idx = batch_idx
                 outputs = self._training_step(batch, batch_idx)
                 accumulated += 1
+                finite_in_step += "train/nonfinite_steps" not in outputs
                 last_batch = batch_idx + 1 == self.num_training_batches
+                stepped = False
                 if accumulated == self.accumulate_grad_batches or last_batch:
-                    self._optimizer_step()
-                    accumulated = 0
-                    stepped = True
-                else:
-                    stepped = False
+                    if finite_in_step:
+                        self._optimizer_step()
+                        stepped = True
+                    else:  # every micro-batch of this step was skipped: no update, no schedule step
+                        self.optimizer.clear_grad()
+                    accumulated = finite_in_step = 0
                 self.batch_idx = batch_idx + 1
                 for callback in self.callbacks:
                     callback.on_train_batch_end(self, module, outputs, batch, batch_idx)
@@ -238,9 +254,12 @@ class Trainer:
                     if val_dataloader is not None:
                         self._run_validation(val_dataloader)
                         module.train()
+                if accumulated == 0 and self._signal_received is not None:
+                    self._save_on_signal()
                 if self._steps_done() or self.should_stop:
                     break
             resume_batches = 0
+            _skip_batches(train_dataloader, 0)
             epoch_complete = self.batch_idx >= self.num_training_batches
             if epoch_complete:
                 self.current_epoch += 1
@@ -263,7 +282,8 @@ class Trainer:
             result = module.training_step(batch, batch_idx)
         loss = result["loss"]
         if not bool(paddle.isfinite(loss).all()):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {self.current_epoch} batch {batch_idx}")
+            return self._skip_nonfinite(loss, batch_idx)
+        self._consecutive_nonfinite = 0
         module.on_before_backward(loss)
         scaled = loss / self.accumulate_grad_batches if self.accumulate_grad_batches > 1 else loss
         self.precision_plugin.backward(scaled)
@@ -272,6 +292,38 @@ class Trainer:
         outputs.setdefault("train/loss", loss.item())
         outputs["train/lr"] = self.optimizer.get_lr()
         return outputs
+
+    def _skip_nonfinite(self, loss: paddle.Tensor, batch_idx: int) -> dict[str, float]:
+        """A NaN/Inf loss contributes no gradient; too many in a row stop the run after saving the last good state
+        (the skipped steps never changed the weights)."""
+        self.module.pop_logged()
+        self.nonfinite_steps += 1
+        self._consecutive_nonfinite += 1
+        log.warning(
+            "non-finite loss %s at epoch %d batch %d: step skipped (%d so far, %d in a row)",
+            loss.item(), self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
+        )
+        if self._consecutive_nonfinite >= self.max_consecutive_nonfinite:
+            path = self.save_checkpoint(self._checkpoint_dir() / "latest")
+            raise FloatingPointError(
+                f"{self._consecutive_nonfinite} non-finite losses in a row (epoch {self.current_epoch}, batch "
+                f"{batch_idx}): stopping. The last good state is saved at {path}; lower optim.lr or check the data"
+            )
+        return {"train/nonfinite_steps": float(self.nonfinite_steps)}
+
+    def _checkpoint_dir(self) -> Path:
+        callback = self.checkpoint_callback
+        return callback.dirpath if callback is not None else self.default_root_dir / "checkpoints"
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        log.warning("received %s: saving a resumable checkpoint at the next step boundary", signal.Signals(signum).name)
+        self._signal_received = signum
+
+    def _save_on_signal(self) -> None:
+        path = self.save_checkpoint(self._checkpoint_dir() / "latest")
+        log.warning("saved %s (epoch %d, batch %d); resume with resume=%s", path, self.current_epoch,
+                    self.batch_idx, self._checkpoint_dir() / "latest")
+        raise SystemExit(128 + self._signal_received)
 
     def _optimizer_step(self) -> None:
         self.precision_plugin.unscale(self.optimizer)
@@ -390,6 +442,30 @@ def rename_optimizer_state(
         else:
             renamed[rename(key) if isinstance(key, str) else key] = value
     return renamed
+
+
+def _install_signal_handlers(handler: Any) -> dict[int, Any]:
+    """SIGTERM (cluster pre-emption) and SIGINT save a resumable checkpoint instead of losing the run."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def _skip_batches(dataloader: Any, count: int) -> bool:
+    """Ask the loader's batch sampler to skip `count` batches of its next epoch; False if it cannot."""
+    sampler = getattr(dataloader, "batch_sampler", None)
+    if sampler is None or not hasattr(sampler, "skip_batches"):
+        return False
+    sampler.skip_batches = count
+    return True
 
 
 def _set_epoch(dataloader: Any, epoch: int) -> None:

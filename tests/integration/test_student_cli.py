@@ -68,3 +68,16 @@ def test_eval_cli_prints_metric_line(tmp_path, tiny):
     assert out.returncode == 0, out.stderr[-2000:]
     last = out.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"precision=\d\.\d{6} recall=\d\.\d{6} hmean=\d\.\d{6}", last), last
+
+
+def test_resume_auto_continues_the_same_run_dir_and_mlflow_run(tmp_path, tiny):
+    cfg, _ = train(tmp_path, tiny)
+    client = MlflowClient(cfg.logger.mlflow.tracking_uri)
+    (first,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    # the same run dir again with more epochs: resume=auto picks checkpoints/latest and the run's MLflow id
+    cfg2 = compose_config("train", [*tiny, "trainer.max_epochs=2", "resume=auto"], output_dir=tmp_path / "run")
+    run_train(cfg2)
+    runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert [r.info.run_id for r in runs] == [first.info.run_id]
+    steps = [m.step for m in client.get_metric_history(first.info.run_id, "train/loss")]
+    assert steps == [1, 2, 3, 4]

@@ -1,0 +1,90 @@
+"""Faults the loop must survive: non-finite losses, pre-emption signals and stops in the middle of an epoch."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import paddle
+import pytest
+
+from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
+from ocrdet.engine.trainer import Trainer
+from tests.engine.toy import ToyTask, loader
+
+
+def weights(task: ToyTask) -> np.ndarray:
+    return np.concatenate([p.numpy().ravel() for p in task.model.parameters()])
+
+
+class NaNOn(ToyTask):
+    """A task whose loss is NaN on the given (epoch, batch) pairs."""
+
+    def __init__(self, bad: set[tuple[int, int]]) -> None:
+        super().__init__()
+        self.bad = bad
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        if (self.current_epoch, batch_idx) in self.bad:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+
+def trainer(tmp_path, **kwargs) -> Trainer:
+    kwargs.setdefault("callbacks", [ModelCheckpoint(str(tmp_path / "ckpt"))])
+    return Trainer(accelerator="cpu", seed=3, **kwargs)
+
+
+def test_a_nonfinite_loss_skips_its_step_and_is_counted(tmp_path):
+    t = trainer(tmp_path, max_epochs=2)
+    task = NaNOn({(0, 1), (1, 2)})
+    t.fit(task, loader())
+    assert t.nonfinite_steps == 2
+    assert t.global_step == 6  # 8 batches, 2 without a step
+    assert np.isfinite(weights(task)).all()
+
+
+def test_consecutive_nonfinite_losses_stop_after_saving_the_last_good_state(tmp_path):
+    t = trainer(tmp_path, max_epochs=2, max_consecutive_nonfinite=3)
+    task = NaNOn({(0, 1), (0, 2), (0, 3)})
+    with pytest.raises(FloatingPointError, match="3 non-finite losses in a row.*latest"):
+        t.fit(task, loader())
+    saved = paddle.load(str(tmp_path / "ckpt" / "latest.pdparams"))
+    np.testing.assert_array_equal(saved["weight"].numpy(), task.model.weight.numpy())
+    assert t.global_step == 1
+
+
+class StopAt(Callback):
+    def __init__(self, epoch: int, batch: int, action: str) -> None:
+        self.epoch, self.batch, self.action = epoch, batch, action
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            if self.action == "signal":
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                trainer.should_stop = True
+
+
+@pytest.mark.parametrize("action", ["stop", "signal"])
+def test_resume_in_the_middle_of_an_epoch_is_exact(tmp_path, action):
+    straight_task = ToyTask()
+    trainer(tmp_path / "a", max_epochs=3).fit(straight_task, loader())
+
+    first = trainer(tmp_path / "b", max_epochs=3)
+    first.callbacks.append(StopAt(epoch=1, batch=1, action=action))
+    if action == "signal":
+        with pytest.raises(SystemExit) as exit_info:
+            first.fit(ToyTask(), loader())
+        assert exit_info.value.code == 128 + signal.SIGTERM
+    else:
+        first.fit(ToyTask(), loader())
+    assert (first.current_epoch, first.batch_idx, first.global_step) == (1, 2, 6)
+
+    resumed_task = ToyTask()
+    resumed = trainer(tmp_path / "c", max_epochs=3)
+    resumed.fit(resumed_task, loader(), ckpt_path=str(tmp_path / "b" / "ckpt" / "latest"))
+    assert resumed.global_step == 12
+    np.testing.assert_array_equal(weights(resumed_task), weights(straight_task))
