@@ -168,6 +168,16 @@ class DistillationDBLoss(nn.Layer):
         return {**_with_total(totals), **parts}
 
 
+def referenced_model_names(loss: nn.Layer) -> List[str]:
+    """Every sub-model name a (combined) distillation loss reads, so a task can check them before training."""
+    names: List[str] = []
+    for layer in [loss, *loss.sublayers()]:
+        for pair in getattr(layer, "pairs", []):
+            names += list(pair)
+        names += list(getattr(layer, "model_names", []))
+    return list(dict.fromkeys(names))
+
+
 class CombinedLoss(nn.Layer):
     """Weighted sum of component losses (spec 3.6) with every term kept for logging.
 

@@ -9,10 +9,27 @@ import paddle
 
 from ocrdet.engine import distributed
 from ocrdet.engine.module import TrainModule
+from ocrdet.losses.distillation import referenced_model_names
 
 
 def _numpy(value: Any) -> np.ndarray:
     return value.numpy() if isinstance(value, paddle.Tensor) else np.asarray(value)
+
+
+def _check_submodel_names(model: paddle.nn.Layer, loss: Any, eval_models: Sequence[str] | None) -> None:
+    """Fail before training, naming the culprit, when config refers to a sub-model the model does not have."""
+    names = getattr(model, "names", None)
+    if names is None:
+        if eval_models:
+            raise ValueError(f"eval_models={list(eval_models)} given for a single model (not a distillation model)")
+        return
+    referenced = {"eval_models": list(eval_models or [])}
+    if isinstance(loss, paddle.nn.Layer):
+        referenced["loss"] = referenced_model_names(loss)
+    for where, wanted in referenced.items():
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise ValueError(f"{where} refers to sub-model(s) {unknown}; the model has {names}")
 
 
 class DetectionTask(TrainModule):
@@ -29,6 +46,7 @@ class DetectionTask(TrainModule):
         unprefixed `val/hmean` etc. (checkpoint selection), the others are logged as `val/<name>_hmean`. Leave it
         None for a single model."""
         super().__init__()
+        _check_submodel_names(model, loss, eval_models)
         self.model = model
         self.loss = loss
         self.postprocess = postprocess
