@@ -17,6 +17,7 @@ from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
+from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
@@ -98,7 +99,9 @@ def main(cfg: DictConfig) -> float | None:
     """Train; return the monitored metric (what a sweeper optimises). In a `--multirun` the job's MLflow run
     becomes a child of the sweep's parent run."""
     parent_run_id = join_sweep(cfg)
-    metrics = run_train(cfg)
+    several_ranks = int(cfg.trainer.devices) * int(cfg.trainer.get("nnodes", 1)) > 1
+    # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.launch)
+    metrics = launch(cfg) if several_ranks and not is_worker() else run_train(cfg)
     if parent_run_id is not None:
         close_parent_run(cfg.logger.mlflow.tracking_uri, parent_run_id)
     monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None
