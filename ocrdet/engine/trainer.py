@@ -56,6 +56,7 @@ class Trainer:
         seed: int | None = 1024,
         cpu_onednn: bool = True,
         max_consecutive_nonfinite: int = 5,
+        max_bad_fraction: float = 0.05,
     ) -> None:
         if max_epochs is None and max_steps <= 0:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
@@ -92,6 +93,9 @@ class Trainer:
         self.callback_metrics: dict[str, float] = {}
         self.should_stop = False
         self.max_consecutive_nonfinite = max_consecutive_nonfinite
+        self.max_bad_fraction = max_bad_fraction
+        self.epoch_samples = 0  # samples trained this epoch (this rank)
+        self.epoch_skipped = 0  # draws the datasets dropped to produce them (bad images/labels)
         self.nonfinite_steps = 0
         self._consecutive_nonfinite = 0
         self._signal_received: int | None = None
@@ -222,6 +226,7 @@ class Trainer:
             _set_epoch(train_dataloader, self.current_epoch)
             module.train()
             self._call("on_train_epoch_start")
+            self.epoch_samples = self.epoch_skipped = 0
             accumulated = finite_in_step = 0
             # mid-epoch resume: the sampler skips the batches trained before the stop without loading them, so the
             # augmentation streams restored from the checkpoint are not consumed by them
@@ -233,6 +238,7 @@ class Trainer:
                 if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
                     continue
                 self.batch_idx = batch_idx
+                self._count_bad_samples(batch)
                 outputs = self._training_step(batch, batch_idx)
                 accumulated += 1
                 finite_in_step += "train/nonfinite_steps" not in outputs
@@ -260,6 +266,7 @@ class Trainer:
                     break
             resume_batches = 0
             _skip_batches(train_dataloader, 0)
+            self._report_bad_samples()
             epoch_complete = self.batch_idx >= self.num_training_batches
             if epoch_complete:
                 self.current_epoch += 1
@@ -310,6 +317,26 @@ class Trainer:
                 f"{batch_idx}): stopping. The last good state is saved at {path}; lower optim.lr or check the data"
             )
         return {"train/nonfinite_steps": float(self.nonfinite_steps)}
+
+    def _count_bad_samples(self, batch: Any) -> None:
+        """Datasets report in each batch how many draws they dropped (they run in worker processes, whose own
+        counters the main process cannot see); too large a share stops the run."""
+        if not isinstance(batch, dict) or "image" not in batch:
+            return
+        self.epoch_samples += int(batch["image"].shape[0])
+        if "skipped" in batch:
+            self.epoch_skipped += int(np.asarray(batch["skipped"]).sum())
+        drawn = self.epoch_samples + self.epoch_skipped
+        if self.epoch_skipped and self.epoch_skipped / drawn > self.max_bad_fraction and drawn >= 20:
+            raise RuntimeError(
+                f"{self.epoch_skipped} of {drawn} samples drawn this epoch were unusable (> data.max_bad_fraction="
+                f"{self.max_bad_fraction}); the log names each file and reason"
+            )
+
+    def _report_bad_samples(self) -> None:
+        if self.epoch_skipped:
+            log.warning("epoch %d: %d bad samples skipped (reasons above)", self.current_epoch, self.epoch_skipped)
+        self._log_metrics({"train/skipped_samples": float(self.epoch_skipped)}, self.global_step)
 
     def _checkpoint_dir(self) -> Path:
         callback = self.checkpoint_callback

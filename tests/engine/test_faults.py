@@ -11,7 +11,7 @@ import pytest
 from ocrdet.engine.callbacks.base import Callback
 from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.trainer import Trainer
-from tests.engine.toy import ToyTask, loader
+from tests.engine.toy import ToyDataset, ToyTask, loader
 
 
 def weights(task: ToyTask) -> np.ndarray:
@@ -88,3 +88,48 @@ def test_resume_in_the_middle_of_an_epoch_is_exact(tmp_path, action):
     resumed.fit(resumed_task, loader(), ckpt_path=str(tmp_path / "b" / "ckpt" / "latest"))
     assert resumed.global_step == 12
     np.testing.assert_array_equal(weights(resumed_task), weights(straight_task))
+
+
+class SkippyDataset(ToyDataset):
+    """Reports `skipped` draws per sample, as the detection datasets do from their workers."""
+
+    def __init__(self, skips_per_sample: int) -> None:
+        super().__init__(16)
+        self.skips = skips_per_sample
+
+    def __getitem__(self, i):
+        return {**super().__getitem__(i), "skipped": np.int64(self.skips if i % 4 == 0 else 0)}
+
+
+def skippy_loader(skips: int):
+    from ocrdet.data.loaders import build_dataloader
+    from tests.engine.toy import collate
+
+    return build_dataloader(SkippyDataset(skips), batch_size=4, collate_fn=collate, shuffle=False)
+
+
+def test_skipped_samples_are_counted_per_epoch_and_logged(tmp_path):
+    logged = []
+
+    class Recorder:
+        def log_metrics(self, metrics, step):
+            logged.append(dict(metrics))
+
+        def finalize(self, status):
+            pass
+
+    from ocrdet.engine.loggers.base import Logger
+
+    class RecordingLogger(Recorder, Logger):
+        pass
+
+    t = trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), max_bad_fraction=0.5)
+    t.fit(ToyTask(), skippy_loader(1))
+    assert t.epoch_skipped == 4 and t.epoch_samples == 16  # 1 skip for each of samples 0, 4, 8, 12
+    assert {"train/skipped_samples": 4.0} in logged
+
+
+def test_too_many_bad_samples_stop_the_run(tmp_path):
+    t = trainer(tmp_path, max_epochs=1, max_bad_fraction=0.05)
+    with pytest.raises(RuntimeError, match=r"8 of 24 samples drawn this epoch were unusable"):
+        t.fit(ToyTask(), skippy_loader(2))
