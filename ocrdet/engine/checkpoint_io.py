@@ -1,10 +1,12 @@
 """Checkpoints in PaddleOCR's layout: `<prefix>.pdparams` (model), `<prefix>.pdopt` (optimizer + LR scheduler) and
 `<prefix>.states` (a pickle holding `best_model_dict`, `epoch`, `global_step`, plus what a full resume needs).
 
-Every file is written under a temporary name and renamed, so a kill during a save leaves the previous file intact.
+Files are written under temporary names and renamed, so a kill during a save leaves the previous checkpoint intact;
+`.states` records the hashes of the other two, so a set torn between renames is detected, never half-loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -17,10 +19,19 @@ SUFFIXES = (".pdparams", ".pdopt", ".states")
 DIR_PREFERENCE = ("best_accuracy", "latest")
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Write via a temporary name and rename: a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")
     write(str(tmp))
     os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_checkpoint(
@@ -29,20 +40,31 @@ def save_checkpoint(
     optimizer_state: dict[str, Any] | None,
     states: dict[str, Any],
 ) -> Path:
-    """Write the three PaddleOCR files for `prefix` (e.g. `.../best_accuracy`); return the `.pdparams` path."""
+    """Write the three PaddleOCR files for `prefix` (e.g. `.../best_accuracy`); return the `.pdparams` path.
+
+    All three are written to temporary names first (a kill there leaves the previous checkpoint untouched), then
+    renamed; `.states` goes last and records the hashes of the other two, so a resume can tell a set torn by a
+    kill between the renames from a consistent one.
+    """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    params = prefix.with_name(prefix.name + ".pdparams")
+    opt = prefix.with_name(prefix.name + ".pdopt")
+    staged = []
+    paddle.save(model_state, str(params) + ".tmp")
+    staged.append(params)
     if optimizer_state is not None:
-        _atomic_write(prefix.with_name(prefix.name + ".pdopt"), lambda p: paddle.save(optimizer_state, p))
+        paddle.save(optimizer_state, str(opt) + ".tmp")
+        staged.append(opt)
+    states = {**states, "file_sha256": {p.suffix: _sha256(Path(str(p) + ".tmp")) for p in staged}}
+    for path in staged:
+        os.replace(str(path) + ".tmp", path)
 
     def dump_states(p: str) -> None:
         with open(p, "wb") as f:
             pickle.dump(states, f, protocol=4)
 
-    _atomic_write(prefix.with_name(prefix.name + ".states"), dump_states)
-    # The weights go last: a `.pdparams` on disk means its companions are complete.
-    params = prefix.with_name(prefix.name + ".pdparams")
-    _atomic_write(params, lambda p: paddle.save(model_state, p))
+    atomic_write(prefix.with_name(prefix.name + ".states"), dump_states)
     return params
 
 
@@ -91,6 +113,13 @@ def load_resume(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[
             raise ValueError(f"{states_path}: unreadable trainer state ({exc})") from exc
     if "loops" not in states:
         raise ValueError(f"{states_path}: written by PaddleOCR, not ocrdet; use it as weights (finetune) instead")
+    for suffix, expected in states.get("file_sha256", {}).items():
+        path = prefix.with_suffix(suffix)
+        if _sha256(path) != expected:
+            raise ValueError(
+                f"{path}: does not match {states_path} (a save was interrupted between files); resume from "
+                "another checkpoint of the run (e.g. best_accuracy or iter_epoch_N)"
+            )
     return load_params(params), paddle.load(str(opt_path)), states
 
 

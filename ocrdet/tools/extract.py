@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import paddle
 
-from ocrdet.engine.checkpoint_io import _atomic_write, load_params
+from ocrdet.engine.checkpoint_io import atomic_write, load_params
 
 
 def submodel_names(state: Dict[str, Any]) -> List[str]:
@@ -60,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out.suffix != ".pdparams":
         out = out.with_name(out.name + ".pdparams")  # what `pretrained` and load_pretrained expect
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, lambda path: paddle.save(sub, path))
+    atomic_write(out, lambda path: paddle.save(sub, path))
     print(f"wrote {len(sub)} tensors ({args.model}) to {out}")
     return 0
 

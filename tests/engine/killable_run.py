@@ -1,0 +1,67 @@
+"""A toy training run driven from a subprocess, which kills itself with SIGKILL where told (a crash that no handler
+sees): `python -m tests.engine.killable_run <dir> <max_epochs> [--kill-at EPOCH,BATCH] [--kill-in-save N]
+[--resume PREFIX]`. Prints the final global step; saves the final weights to <dir>/final.npy."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+
+from ocrdet.engine import checkpoint_io
+from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
+from ocrdet.engine.trainer import Trainer
+from tests.engine.toy import ToyTask, loader
+
+
+class KillAt(Callback):
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.at = (epoch, batch)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_during_save(nth: int) -> None:
+    """SIGKILL in the middle of the nth checkpoint save, after its weights were staged."""
+    original = checkpoint_io.paddle.save
+    calls = {"n": 0}
+
+    def save(obj, path, *args, **kwargs):
+        original(obj, path, *args, **kwargs)
+        if str(path).endswith(".pdopt.tmp"):
+            calls["n"] += 1
+            if calls["n"] == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint_io.paddle.save = save
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir")
+    parser.add_argument("max_epochs", type=int)
+    parser.add_argument("--kill-at")
+    parser.add_argument("--kill-in-save", type=int)
+    parser.add_argument("--resume")
+    args = parser.parse_args()
+    out = Path(args.dir)
+    callbacks: list[Callback] = [ModelCheckpoint(str(out / "ckpt"), every_n_epochs=1)]
+    if args.kill_at:
+        epoch, batch = (int(v) for v in args.kill_at.split(","))
+        callbacks.append(KillAt(epoch, batch))
+    if args.kill_in_save:
+        kill_during_save(args.kill_in_save)
+    trainer = Trainer(max_epochs=args.max_epochs, accelerator="cpu", seed=5, callbacks=callbacks)
+    task = ToyTask()
+    trainer.fit(task, loader(), loader(shuffle=False), ckpt_path=args.resume)
+    np.save(out / "final.npy", np.concatenate([p.numpy().ravel() for p in task.model.parameters()]))
+    print(f"global_step={trainer.global_step}")
+
+
+if __name__ == "__main__":
+    main()
