@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ocrdet.data.collate import collate_eval, collate_train
-from ocrdet.data.datasets import Icdar2015Dataset, PaddleOCRLabelDataset, SyntheticTextDataset
+from ocrdet.data.datasets import BadSampleError, Icdar2015Dataset, PaddleOCRLabelDataset, SyntheticTextDataset
 from ocrdet.data.transforms import (
     DecodeImage,
     DetResizeForTest,
@@ -47,7 +47,8 @@ def test_train_pipeline_on_synthetic_samples():
     np.random.seed(0)
     samples = [dataset[0], dataset[1]]
     for sample in samples:
-        assert list(sample) == TRAIN_KEYS
+        # The dataset adds its skip accounting after the transforms (KeepKeys included).
+        assert list(sample) == TRAIN_KEYS + ["skipped", "skip_reasons"] and sample["skipped"] == 0
         assert sample["image"].shape == (3, 64, 64) and sample["image"].dtype == np.float32
         for key in TRAIN_KEYS[1:]:
             assert sample[key].shape == (64, 64) and sample[key].dtype == np.float32
@@ -56,6 +57,7 @@ def test_train_pipeline_on_synthetic_samples():
             assert set(np.unique(sample[key])) <= {0.0, 1.0}
     batch = collate_train(samples)
     assert batch["image"].shape == (2, 3, 64, 64) and batch["shrink_mask"].shape == (2, 64, 64)
+    assert batch["skipped"].dtype == np.int64 and batch["skipped"] == 0
     # The transforms draw from NumPy's global state, so reseeding replays them exactly.
     np.random.seed(0)
     np.testing.assert_array_equal(dataset[0]["threshold_map"], samples[0]["threshold_map"])
@@ -71,7 +73,7 @@ class DropFirst:
         return None if data["image_path"] == self.path else data
 
 
-def test_dropped_samples_are_resampled_counted_and_logged(caplog):
+def test_dropped_training_samples_are_resampled_counted_and_logged(caplog):
     caplog.set_level(logging.WARNING, logger="ocrdet.data.datasets")
     train = SyntheticTextDataset(3, 64, 0, [DropFirst("synthetic:0:0")], train=True)
     np.random.seed(1)
@@ -79,7 +81,8 @@ def test_dropped_samples_are_resampled_counted_and_logged(caplog):
     # A random redraw may hit index 0 again: every drop is counted and logged.
     assert train.skipped == caplog.text.count("synthetic:0:0: dropped by DropFirst") >= 1
     evaluation = SyntheticTextDataset(3, 64, 0, [DropFirst("synthetic:0:0")], train=False)
-    assert evaluation[0]["image_path"] == "synthetic:0:1" and evaluation.skipped == 1
+    with pytest.raises(BadSampleError, match="synthetic:0:0: dropped by DropFirst"):  # eval never substitutes
+        evaluation[0]
 
 
 def test_icdar2015_test_split_eval_sample():
@@ -99,7 +102,7 @@ def test_icdar2015_test_split_eval_sample():
     assert batch["image"].shape == (1, 3, 736, 1312) and isinstance(batch["polys"], list)
 
 
-def test_paddleocr_label_dataset_reads_images_and_skips_missing_ones(tmp_path, caplog):
+def test_paddleocr_label_dataset_reads_images_and_eval_stops_on_missing_ones(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.full((40, 50, 3), 200, np.uint8))
     label = tmp_path / "label.txt"
     label.write_text(
@@ -110,9 +113,8 @@ def test_paddleocr_label_dataset_reads_images_and_skips_missing_ones(tmp_path, c
     dataset = PaddleOCRLabelDataset(str(tmp_path), [str(label)], [DecodeImage()], train=False)
     sample = dataset[0]
     assert sample["image"].shape == (40, 50, 3) and sample["texts"] == ["hi"]
-    caplog.set_level(logging.WARNING, logger="ocrdet.data.datasets")
-    assert dataset[1]["image_path"].endswith("a.png")  # eval: the next index (wrapping) replaces the missing image
-    assert dataset.skipped == 1 and "cannot read" in caplog.text
+    with pytest.raises(BadSampleError, match=r"missing\.png \(.*label\.txt:2\): cannot read image"):
+        dataset[1]  # eval: an error naming the file and line, not the next image (tests/data/test_bad_data.py)
 
 
 def test_missing_root_and_empty_dataset_are_clear_errors(tmp_path):
