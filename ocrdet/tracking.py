@@ -1,0 +1,323 @@
+"""Experiment tracking around a training job: sweep parent runs, throughput, and the run's end artifacts.
+
+A `--multirun` sweep becomes one MLflow parent run (tagged with the sweep dir) with one child run per job. Jobs may
+run in parallel processes (joblib) or on other machines (SLURM), so the first job to claim a marker file in the
+sweep dir creates the parent, and the others read its id from that file: exactly one parent per sweep dir and
+tracking store, with no coordination process.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.loggers.mlflow import MLflowLogger, get_or_create_experiment, mlflow_client
+from ocrdet.utils.visualize import draw_detections, save_image
+
+if TYPE_CHECKING:
+    from ocrdet.engine.module import TrainModule
+    from ocrdet.engine.trainer import Trainer
+    from ocrdet.tasks.detection import DetectionTask
+
+log = logging.getLogger(__name__)
+
+SWEEP_DIR_TAG = "ocrdet.sweep_dir"
+JOB_NUM_TAG = "ocrdet.job_num"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests runs carrying it under their parent
+ROLE_TAG = "ocrdet.role"  # "sweep" on parent runs, so tables of trained runs can leave them out
+RUN_ID_CHARS = set("0123456789abcdef")
+
+
+@dataclass
+class SweepJob:
+    """Where this process sits in a Hydra `--multirun` sweep."""
+
+    sweep_dir: Path
+    job_num: int
+    overrides: list[str]
+
+
+def current_sweep_job() -> SweepJob | None:
+    """This job's sweep (from Hydra's runtime config), or None outside a `--multirun`."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return SweepJob(
+        sweep_dir=Path(hydra_cfg.sweep.dir).resolve(),
+        job_num=int(hydra_cfg.job.num),
+        overrides=list(hydra_cfg.overrides.task),
+    )
+
+
+def find_or_create_parent_run(
+    tracking_uri: str | None, experiment_name: str, sweep_dir: str | Path, timeout_s: float = 600.0
+) -> str:
+    """The id of the sweep's parent run, created by whichever job gets here first.
+
+    The marker file `<sweep_dir>/.mlflow_parent_<hash of store and experiment>` is created with O_EXCL (atomic,
+    also on NFS), so one job wins; it creates (or finds by tag, e.g. for jobs appended to an earlier sweep) the
+    parent and writes its id into the marker. The others wait for that id instead of touching the store, which also
+    keeps parallel jobs from initialising a new SQLite store at the same time.
+    """
+    sweep_dir = Path(sweep_dir).resolve()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    identity = hashlib.sha1(f"{tracking_uri}\n{experiment_name}".encode()).hexdigest()[:10]
+    marker = sweep_dir / f".mlflow_parent_{identity}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                content = marker.read_text().strip()
+            except FileNotFoundError:  # the creating job failed and removed it: claim it again
+                continue
+            if len(content) == 32 and set(content) <= RUN_ID_CHARS:
+                return content
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{marker}: no parent run id after {timeout_s:.0f} s; the job creating it may have died "
+                    "(delete the file to let the next job create the parent)"
+                ) from None
+            time.sleep(0.25)
+            continue
+        try:
+            run_id = _create_parent_run(tracking_uri, experiment_name, sweep_dir)
+            os.write(fd, run_id.encode())
+        except BaseException:
+            marker.unlink(missing_ok=True)  # let another job try, rather than leave them waiting for nothing
+            raise
+        finally:
+            os.close(fd)
+        log.info("MLflow parent run %s for sweep %s", run_id, sweep_dir)
+        return run_id
+
+
+def _create_parent_run(tracking_uri: str | None, experiment_name: str, sweep_dir: Path) -> str:
+    client = mlflow_client(tracking_uri)
+    experiment_id = get_or_create_experiment(client, experiment_name)
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{SWEEP_DIR_TAG}` = '{_quote(str(sweep_dir))}' and tags.`{ROLE_TAG}` = 'sweep'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id
+    tags = {SWEEP_DIR_TAG: str(sweep_dir), ROLE_TAG: "sweep"}
+    run_id = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags).info.run_id
+    multirun_yaml = sweep_dir / "multirun.yaml"
+    if multirun_yaml.is_file():  # the sweep's command-line overrides, for the record
+        client.log_artifact(run_id, str(multirun_yaml))
+    return run_id
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def join_sweep(cfg: DictConfig) -> str | None:
+    """In a `--multirun` job with the MLflow logger: find or create the sweep's parent run and make this job's run
+    its child (tags and a run name from the swept overrides, set in `cfg.logger.mlflow`). Returns the parent id."""
+    job = current_sweep_job()
+    node = (cfg.get("logger") or {}).get("mlflow")
+    if job is None or node is None or node.get("run_id"):  # a resumed run keeps its place
+        return None
+    parent_id = find_or_create_parent_run(node.tracking_uri, node.experiment_name, job.sweep_dir)
+    name = _job_run_name(job)
+    tags = OmegaConf.to_container(node.tags, resolve=True) if node.get("tags") is not None else {}
+    with open_dict(node):
+        node.tags = {
+            **tags,
+            PARENT_TAG: parent_id,
+            SWEEP_DIR_TAG: str(job.sweep_dir),
+            JOB_NUM_TAG: str(job.job_num),
+        }
+        node.run_name = f"{node.run_name}-{job.job_num}" if node.run_name else name
+    log.info("sweep job %d: MLflow child of parent run %s", job.job_num, parent_id)
+    return parent_id
+
+
+def _job_run_name(job: SweepJob, limit: int = 200) -> str:
+    """`<job num>: <swept overrides>`, e.g. `1: neck=db_fpn optim.lr=0.0005`; the swept keys are the ones given as
+    lists in the sweep's multirun.yaml (all overrides when that file cannot tell)."""
+    swept = _swept_keys(job.sweep_dir / "multirun.yaml")
+    chosen = [o for o in job.overrides if o.split("=", 1)[0].lstrip("+~") in swept] if swept else job.overrides
+    name = f"{job.job_num}: {' '.join(chosen)}"
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
+def _swept_keys(multirun_yaml: Path) -> set[str]:
+    if not multirun_yaml.is_file():
+        return set()
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OmegaConf.load(multirun_yaml).hydra.overrides.task
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return {o.key_or_group for o in parsed if o.is_sweep_override()}
+
+
+def close_parent_run(tracking_uri: str | None, parent_id: str) -> None:
+    """Mark the parent finished as of now: no single job knows when the last one ends, so each finishing job moves
+    the parent's end time forward (its status reads FINISHED once any child has finished)."""
+    mlflow_client(tracking_uri).set_terminated(parent_id, status="FINISHED")
+
+
+class ThroughputMonitor(Callback):
+    """Logs `train/samples_per_s` (all ranks' samples per second of training, evaluation time excluded) every
+    `trainer.log_every_n_steps` optimizer steps."""
+
+    def __init__(self) -> None:
+        self._samples = 0
+        self._t0 = 0.0
+        self._last_step = -1
+
+    def _reset(self) -> None:
+        self._samples, self._t0 = 0, time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
+        self._reset()
+
+    def on_validation_end(self, trainer: Trainer, module: TrainModule) -> None:
+        self._reset()
+
+    def on_train_batch_end(
+        self, trainer: Trainer, module: TrainModule, outputs: dict[str, float], batch: Any, batch_idx: int
+    ) -> None:
+        image = batch["image"] if isinstance(batch, dict) else batch[0]
+        self._samples += int(image.shape[0]) * trainer.world_size
+        step = trainer.global_step
+        if step == self._last_step or step % trainer.log_every_n_steps:
+            return  # no optimizer step on this batch (accumulation), or not a logging step
+        self._last_step = step
+        elapsed = time.perf_counter() - self._t0
+        if trainer.is_global_zero and elapsed > 0:
+            for logger in trainer.loggers:
+                logger.log_metrics({"train/samples_per_s": self._samples / elapsed}, step)
+        self._reset()
+
+
+class RunArtifacts(Callback):
+    """At the end of fit, attach to the MLflow run: the best weights, `num_images` validation images with ground
+    truth (green, don't-care grey) and the final model's predictions (red), and a loss/hmean/lr curve image."""
+
+    def __init__(self, logger: MLflowLogger, run_dir: str | Path, val_dataset: Any = None, num_images: int = 3) -> None:
+        self.logger = logger
+        self.run_dir = Path(run_dir)
+        self.val_dataset = val_dataset
+        self.num_images = num_images
+
+    def on_fit_end(self, trainer: Trainer, module: TrainModule) -> None:
+        # The model and checkpoints are already saved: a failure here (a full disk, a store hiccup) is reported but
+        # must not turn a finished training into a failed run.
+        steps = (
+            ("best weights", lambda: self._log_best_weights(trainer)),
+            ("validation images", lambda: self._log_val_images(module)),
+            ("curves", self._log_curves),
+        )
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.warning("could not log the %s to MLflow", what, exc_info=True)
+
+    def _log_best_weights(self, trainer: Trainer) -> None:
+        checkpoint = trainer.checkpoint_callback
+        best = Path(checkpoint.best_model_path) if checkpoint is not None and checkpoint.best_model_path else None
+        best = best or self.run_dir / "checkpoints" / "best_accuracy.pdparams"
+        if best.is_file():
+            self.logger.log_artifact(str(best), "checkpoints")
+
+    def _log_val_images(self, module: DetectionTask) -> None:
+        if self.val_dataset is None or self.num_images <= 0:
+            return
+        out_dir = self.run_dir / "val_images"
+        count = min(self.num_images, len(self.val_dataset))
+        for index in range(count):
+            image = render_validation_sample(module, self.val_dataset, index)
+            save_image(out_dir / f"val_{index}.png", image)
+        if count:
+            self.logger.log_artifacts(str(out_dir), "val_images")
+
+    def _log_curves(self) -> None:
+        keys = self.logger.metric_keys()
+        histories = {key: self.logger.metric_history(key) for key in keys if _curve_panel(key) is not None}
+        if histories:
+            path = plot_curves(histories, self.run_dir / "curves.png")
+            self.logger.log_artifact(str(path))
+
+
+def render_validation_sample(module: DetectionTask, dataset: Any, index: int) -> np.ndarray:
+    """Sample `index` of a validation dataset as a BGR image with its ground truth and the (first evaluated)
+    model's detections drawn."""
+    import paddle
+
+    from ocrdet.data.transforms import DecodeImage
+
+    sample = dataset[index]
+    # the transformed sample holds the normalised network input; draw on the decoded source image instead
+    source = DecodeImage()(dataset.load(index))["image"]
+    was_training = module.model.training
+    module.model.eval()
+    try:
+        with paddle.no_grad():
+            maps = module.forward_eval(paddle.to_tensor(sample["image"][None]), module.eval_models[0])
+    finally:
+        if was_training:
+            module.model.train()
+    boxes = module.postprocess(maps, np.asarray(sample["shape"])[None])[0]["points"]
+    return draw_detections(source, boxes, sample["polys"], sample["ignore_tags"])
+
+
+def _curve_panel(key: str) -> int | None:
+    """Which panel a metric goes to: 0 losses, 1 validation hmean, 2 lr; None = not plotted."""
+    if key.startswith("train/loss"):
+        return 0
+    if key.startswith("val/") and key.endswith("hmean"):
+        return 1
+    if key == "train/lr":
+        return 2
+    return None
+
+
+def plot_curves(histories: dict[str, list[tuple[int, float]]], path: str | Path) -> Path:
+    """One PNG with three panels (training losses, validation hmean, learning rate) against the optimizer step."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on training machines
+    import matplotlib.pyplot as plt
+
+    titles = ("training losses", "validation hmean", "learning rate")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    try:
+        for key, points in sorted(histories.items()):
+            panel = _curve_panel(key)
+            if panel is None or not points:
+                continue
+            steps, values = zip(*points)
+            axes[panel].plot(steps, values, label=key, marker="o" if len(points) < 20 else None)
+        for axis, title in zip(axes, titles):
+            axis.set_title(title)
+            axis.set_xlabel("step")
+            if axis.lines:
+                axis.legend(fontsize=7)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)
+    return path
