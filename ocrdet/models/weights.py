@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
 import paddle
 from paddle import nn
+
+from ocrdet.engine import checkpoint_io
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,6 @@ class LoadReport:
     mismatched: List[str] = field(default_factory=list)
 
 
-def resolve_pdparams(path: str) -> str:
-    """Accept both `x.pdparams` and PaddleOCR's suffix-less prefix `x`."""
-    path = os.fspath(path)
-    if os.path.isfile(path):
-        return path
-    if os.path.isfile(path + ".pdparams"):
-        return path + ".pdparams"
-    raise FileNotFoundError(f"no weights at {path} or {path}.pdparams")
-
-
 def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
     """Copy the tensors of a `.pdparams` file into `model` where key and shape match exactly.
 
@@ -41,10 +32,9 @@ def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
     is stripped before matching. Raises ValueError naming the file when nothing matches, since a silent no-op
     load (wrong file, wrong prefix) would otherwise train from scratch unnoticed.
     """
-    file = resolve_pdparams(path)
-    raw = paddle.load(file)
-    if not isinstance(raw, dict):
-        raise ValueError(f"{file} does not hold a state dict (got {type(raw).__name__})")
+    # one loader for every weights file: a run dir, prefix or file; clear errors for truncated or foreign files
+    file = str(checkpoint_io.resolve_weights(path))
+    raw = checkpoint_io.load_params(file)
     state: Dict[str, object] = {
         k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and hasattr(v, "shape")
     }

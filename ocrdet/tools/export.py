@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -36,15 +38,29 @@ def run_export(cfg: DictConfig) -> list[str]:
         )
     out = Path(cfg.output_dir)
     if isinstance(model, DistillationModel):
-        names = list(cfg.submodels or model.names)
-        written = []
-        for name in names:
-            written += export_inference(model.submodel(name), str(out / name / "inference"))
+        targets = {out / name: model.submodel(name) for name in (cfg.submodels or model.names)}
     else:
-        written = export_inference(model, str(out / "inference"))
+        targets = {out: model}
+    written = []
+    for folder, layer in targets.items():
+        written += _export_atomically(layer, folder)
     for path in written:
         print(f"wrote {path}")
     return written
+
+
+def _export_atomically(model, folder: Path) -> list[str]:
+    """Export into a temporary folder, then rename each file into place: a kill mid-export leaves the previous
+    model files intact (never a new graph beside old weights)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as staging:
+        staged = export_inference(model, str(Path(staging) / "inference"))
+        final = []
+        for path in staged:
+            target = folder / Path(path).name
+            os.replace(path, target)
+            final.append(str(target))
+    return final
 
 
 def _translate_output_flag(argv: Sequence[str]) -> list[str]:
