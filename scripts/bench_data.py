@@ -1,29 +1,36 @@
-"""Training-pipeline throughput on ICDAR2015 train: decode -> augment -> crop -> border map -> shrink map ->
-normalize -> CHW, the PP-OCRv3 train transforms exactly as `conf/transforms/db_train.yaml` builds them.
+"""Training-pipeline throughput on ICDAR2015 train, for the pipeline users run: the train transforms and dataset of
+the composed training config (`--experiment`, default the PP-OCRv3 student recipe: conf/transforms/db_train.yaml,
+decode -> AugmentCrop -> border map -> shrink map -> normalize -> CHW), at each `--crops` size.
 
-Prints, one figure per line:
+Prints, per crop size, one figure per line:
   pipeline_1proc_<crop>: samples/s in this process, with the ratio to PaddleOCR's own code (one process, measured on
-      this machine kind: 14.6 samples/s at 960, 20.8 at 640; no ratio for other crops);
+      this machine kind: 14.6 samples/s at 960, 20.8 at 640; no ratio for other crops). The process is first set up
+      as every loader worker sets itself up (`ocrdet.data.loaders.setup_worker_process`: the allocator keeps freed
+      memory), so it measures what one worker does; `--as-is` leaves the process as it starts;
+  pipeline_1proc_<crop>_cpu: the same run per CPU second used by the process (all its threads): what the pipeline
+      costs, less sensitive than wall time to other jobs on a shared machine;
   pipeline_<n>workers_<crop>: samples/s through ocrdet's DataLoader (batch 8, shared memory, collate_train), from
       the loader's start (worker start-up included), with the ratio to the same one-process PaddleOCR figure;
   op_<name>_ms: mean milliseconds per sample of each op in the one-process run, and op_load_ms for the file read
       and the dataset's own bookkeeping.
+The first line gives the machine's load average: figures on a shared machine drift with it.
 
-    python scripts/bench_data.py [--root ../shared/data/icdar2015] [--crop 960] [--samples 100] [--workers 2]
+    python scripts/bench_data.py [--crops 960 640] [--samples 100] [--workers 2] [--experiment ppocrv3_det_student]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from ocrdet.config import compose_config
 from ocrdet.data.collate import collate_train
-from ocrdet.data.datasets import Icdar2015Dataset
-from ocrdet.data.loaders import build_dataloader
+from ocrdet.data.loaders import build_dataloader, setup_worker_process
 from ocrdet.data.profiling import OpTimes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,10 +39,20 @@ BATCH_SIZE = 8
 WARMUP_SAMPLES = 2  # first calls pay one-off costs (imports, OpenCV's thread pool, page faults)
 
 
-def train_transforms(crop: int) -> dict:
-    """The configured PP-OCRv3 train ops, by name, for a `crop` x `crop` crop."""
-    ops = OmegaConf.load(REPO / "conf" / "transforms" / "db_train.yaml")
-    return dict(instantiate(OmegaConf.create({"data": {"crop_size": crop}, "ops": ops})).ops)
+class Pipeline:
+    """The composed training config's dataset and train transforms for one crop size."""
+
+    def __init__(self, experiment: str, crop: int, root: str | None) -> None:
+        overrides = [f"experiment={experiment}", f"data.crop_size={crop}"]
+        if root:
+            overrides.append(f"data.root={root}")
+        self.data = compose_config("train", overrides, output_dir=REPO / "outputs" / "bench_data").data
+
+    def transforms(self) -> dict[str, Any]:
+        return dict(instantiate(self.data.train_transforms))
+
+    def dataset(self, transforms: dict[str, Any]) -> Any:
+        return instantiate(self.data.train, transforms=transforms, _convert_="object")
 
 
 def figure(name: str, rate: float, crop: int) -> str:
@@ -44,10 +61,11 @@ def figure(name: str, rate: float, crop: int) -> str:
     return f"{name}: {rate:.1f} samples/s{ratio}"
 
 
-def bench_one_process(root: str, crop: int, samples: int, seed: int) -> tuple[float, dict[str, float]]:
-    """(samples/s, mean ms per op) over `samples` random train images."""
+def bench_one_process(pipeline: Pipeline, samples: int, seed: int) -> tuple[float, float, dict[str, float]]:
+    """(samples per wall second, samples per CPU second of this process, mean wall ms per op) over `samples` random
+    train images."""
     times = OpTimes()
-    dataset = Icdar2015Dataset(root, "train", times.wrap(train_transforms(crop)), train=True)
+    dataset = pipeline.dataset(times.wrap(pipeline.transforms()))
     np.random.seed(seed)
     order = np.random.permutation(len(dataset))
     indices = [int(order[i % len(order)]) for i in range(samples + WARMUP_SAMPLES)]
@@ -55,17 +73,17 @@ def bench_one_process(root: str, crop: int, samples: int, seed: int) -> tuple[fl
         dataset[index]
     times.seconds.clear()
     times.calls.clear()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for index in indices[WARMUP_SAMPLES:]:
         dataset[index]
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     per_op = times.mean_ms()
     per_op["load"] = max(0.0, 1000.0 * elapsed / samples - sum(per_op.values()))
-    return samples / elapsed, per_op
+    return samples / elapsed, samples / cpu, per_op
 
 
-def bench_loader(root: str, crop: int, samples: int, workers: int, seed: int) -> float:
-    dataset = Icdar2015Dataset(root, "train", train_transforms(crop), train=True)
+def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> float:
+    dataset = pipeline.dataset(pipeline.transforms())
     loader = build_dataloader(
         dataset, BATCH_SIZE, collate_train, shuffle=True, num_workers=workers, seed=seed, use_shared_memory=True
     )
@@ -81,19 +99,29 @@ def bench_loader(root: str, crop: int, samples: int, workers: int, seed: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "icdar2015"))
-    parser.add_argument("--crop", type=int, default=960)
+    parser.add_argument("--root", default=None, help="ICDAR2015 root (default: the config's, ../shared/data/icdar2015)")
+    parser.add_argument("--crops", type=int, nargs="+", default=[960, 640])
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--experiment", default="ppocrv3_det_student")
+    parser.add_argument("--as-is", action="store_true", help="skip the loader workers' process settings")
     args = parser.parse_args()
 
-    rate, per_op = bench_one_process(args.root, args.crop, args.samples, args.seed)
-    print(figure(f"pipeline_1proc_{args.crop}", rate, args.crop), flush=True)
-    rate = bench_loader(args.root, args.crop, args.samples, args.workers, args.seed)
-    print(figure(f"pipeline_{args.workers}workers_{args.crop}", rate, args.crop), flush=True)
-    for name, ms in per_op.items():
-        print(f"op_{name}_ms: {ms:.1f}")
+    if not args.as_is:
+        setup_worker_process()
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    setup = "process as-is" if args.as_is else "process set up as a loader worker"
+    print(f"machine: {os.cpu_count()} cores, load average {load}; experiment={args.experiment}; {setup}", flush=True)
+    for crop in args.crops:
+        pipeline = Pipeline(args.experiment, crop, args.root)
+        rate, cpu_rate, per_op = bench_one_process(pipeline, args.samples, args.seed)
+        print(figure(f"pipeline_1proc_{crop}", rate, crop), flush=True)
+        print(f"pipeline_1proc_{crop}_cpu: {cpu_rate:.1f} samples per CPU second of the process", flush=True)
+        rate = bench_loader(pipeline, args.samples, args.workers, args.seed)
+        print(figure(f"pipeline_{args.workers}workers_{crop}", rate, crop), flush=True)
+        for name, ms in per_op.items():
+            print(f"op_{name}_ms_{crop}: {ms:.1f}")
 
 
 if __name__ == "__main__":

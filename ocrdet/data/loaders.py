@@ -8,11 +8,22 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import paddle
 
+from ocrdet.data.memory import reuse_freed_memory
 from ocrdet.engine.distributed import ShardBatchSampler
 
 
+def setup_worker_process() -> None:
+    """Settings for a process that runs the data pipeline (each loader worker): reuse freed memory, so that the
+    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes).
+
+    OpenCV's thread count is left alone: cv2.setNumThreads in a forked worker can wait forever on the parent's
+    thread pool (seen in the test suite)."""
+    reuse_freed_memory()
+
+
 class WorkerSeeder:
-    """worker_init_fn: seeds numpy/random in each worker from (seed, epoch, rank, worker id).
+    """worker_init_fn: seeds numpy/random in each worker from (seed, epoch, rank, worker id), then
+    `setup_worker_process`.
 
     Workers are forked at the start of every epoch, so the `epoch` attribute set by the Trainer reaches them.
     """
@@ -26,6 +37,7 @@ class WorkerSeeder:
         state = sequence.generate_state(2)
         np.random.seed(int(state[0]))
         random.seed(int(state[1]))
+        setup_worker_process()
 
 
 class ResumableBatchSampler(paddle.io.DistributedBatchSampler):

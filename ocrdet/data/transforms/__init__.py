@@ -1,5 +1,6 @@
 """Sample transforms: callables `(dict) -> dict | None` (None drops the sample). The random ones also take an optional
 `rng` (see `ocrdet.data.rng`)."""
+from ocrdet.data.transforms.augment_crop import AugmentCrop
 from ocrdet.data.transforms.copy_paste import CopyPaste
 from ocrdet.data.transforms.decode import DecodeImage
 from ocrdet.data.transforms.iaa_augment import IaaAugment
@@ -12,6 +13,7 @@ from ocrdet.data.transforms.resize_for_test import DetResizeForTest
 from ocrdet.data.transforms.to_chw import ToCHW
 
 __all__ = [
+    "AugmentCrop",
     "CopyPaste",
     "DecodeImage",
     "DetResizeForTest",

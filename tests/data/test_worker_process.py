@@ -1,0 +1,21 @@
+"""The loader workers' process settings (in a child process: they are process-wide)."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+CHILD = """
+from ocrdet.data.memory import reuse_freed_memory
+from ocrdet.data.loaders import setup_worker_process
+setup_worker_process()
+print(reuse_freed_memory())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting is glibc's")
+def test_worker_process_reuses_freed_memory():
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True"]  # both mallopt calls succeeded
