@@ -108,10 +108,13 @@ class SEModule(nn.Layer):
         self.conv1 = nn.Conv2D(in_channels, in_channels // reduction, 1)
         self.conv2 = nn.Conv2D(in_channels // reduction, in_channels, 1)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def gate(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The per-channel scale [N,C,1,1] that `forward` multiplies `x` by."""
         gate = F.relu(self.conv1(self.avg_pool(x)))
-        gate = F.hardsigmoid(self.conv2(gate), slope=0.2, offset=0.5)
-        return x * gate
+        return F.hardsigmoid(self.conv2(gate), slope=0.2, offset=0.5)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return x * self.gate(x)
 
 
 class ResidualUnit(nn.Layer):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import paddle
 from paddle import nn
@@ -18,17 +18,39 @@ def _bn(channels: int) -> nn.BatchNorm2D:
     )
 
 
-def _up_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2DTranspose:
-    # x2 transposed conv: KaimingUniform weight, bias U(+-1/sqrt(fan)) with fan = the branch's C/4.
-    bound = 1.0 / math.sqrt(in_channels)
-    return nn.Conv2DTranspose(
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=2,
-        weight_attr=paddle.ParamAttr(initializer=nn.initializer.KaimingUniform()),
-        bias_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-bound, bound)),
-    )
+def add_channel_bias(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """`y + bias.reshape([1, C, 1, 1])` computed as an [N*C, H*W] + [N*C, 1] broadcast (dygraph shapes only).
+
+    Same sums, but Paddle's CPU kernels broadcast along a row ~3x faster forward + backward than over H and W,
+    and the transposed convs' bias adds were the largest elementwise cost of a training step.
+    """
+    n, c, h, w = y.shape
+    return (y.reshape([n * c, h * w]) + bias.tile([n]).reshape([n * c, 1])).reshape([n, c, h, w])
+
+
+class UpConv2D(nn.Conv2DTranspose):
+    """x2 transposed conv (kernel k, stride 2, no padding) whose dygraph bias add is `add_channel_bias`.
+
+    KaimingUniform weight, bias U(+-1/sqrt(fan)) with fan = the branch's C/4, as PaddleOCR. The parameters stay
+    `weight` [C_in, C_out, k, k] and `bias` [C_out], so PaddleOCR checkpoints load unchanged. A static graph
+    (export) keeps the plain op, which the inference passes fuse with its bias.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        bound = 1.0 / math.sqrt(in_channels)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=2,
+            weight_attr=paddle.ParamAttr(initializer=nn.initializer.KaimingUniform()),
+            bias_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-bound, bound)),
+        )
+
+    def forward(self, x: paddle.Tensor, output_size: Optional[Sequence[int]] = None) -> paddle.Tensor:
+        if output_size is not None or not paddle.in_dynamic_mode():
+            return super().forward(x, output_size)
+        return add_channel_bias(F.conv2d_transpose(x, self.weight, stride=2), self.bias)
 
 
 class DBHeadBranch(nn.Layer):
@@ -40,12 +62,16 @@ class DBHeadBranch(nn.Layer):
         k1, k2, k3 = kernel_list
         self.conv1 = nn.Conv2D(in_channels, mid, k1, padding=k1 // 2, bias_attr=False)
         self.conv_bn1 = _bn(mid)
-        self.conv2 = _up_conv(mid, mid, k2)
+        self.conv2 = UpConv2D(mid, mid, k2)
         self.conv_bn2 = _bn(mid)
-        self.conv3 = _up_conv(mid, 1, k3)
+        self.conv3 = UpConv2D(mid, 1, k3)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = F.relu(self.conv_bn1(self.conv1(x)))
+        return self.tail(self.conv1(x))
+
+    def tail(self, x: paddle.Tensor) -> paddle.Tensor:
+        """Everything after `conv1`, given its output."""
+        x = F.relu(self.conv_bn1(x))
         x = F.relu(self.conv_bn2(self.conv2(x)))
         return F.sigmoid(self.conv3(x))
 
@@ -66,9 +92,18 @@ class DBHead(nn.Layer):
         self.thresh = DBHeadBranch(in_channels, kernel_list)
 
     def forward(self, x: paddle.Tensor) -> Dict[str, paddle.Tensor]:
-        shrink = self.binarize(x)
         if not self.training:
-            return {"maps": shrink}
-        thresh = self.thresh(x)
+            return {"maps": self.binarize(x)}
+        shrink, thresh = self._both_branches(x)
         binary = paddle.reciprocal(1 + paddle.exp(-self.k * (shrink - thresh)))
         return {"maps": paddle.concat([shrink, thresh, binary], axis=1)}
+
+    def _both_branches(self, x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        """(shrink, thresh). In dygraph both branches' first convs, which read the same input, run as one conv with
+        the two weights concatenated (2*C/4 outputs): the same sums, ~1.4x faster forward + backward on CPU."""
+        if not paddle.in_dynamic_mode():
+            return self.binarize(x), self.thresh(x)
+        weight = paddle.concat([self.binarize.conv1.weight, self.thresh.conv1.weight])
+        both = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        first, second = paddle.split(both, 2, axis=1)
+        return self.binarize.tail(first), self.thresh.tail(second)

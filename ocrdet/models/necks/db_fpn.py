@@ -28,8 +28,19 @@ def kaiming_conv(
 
 
 def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
-    """Nearest-neighbour upsampling by an integer factor (identity for 1)."""
-    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="nearest")
+    """Nearest-neighbour upsampling by an integer factor (identity for 1).
+
+    Written as a depthwise transposed conv with an all-ones `factor` x `factor` kernel and stride `factor`: every
+    output is exactly 1 * its source pixel, as with `F.interpolate(mode="nearest")`, and the input gradient sums each
+    block as interpolate's does. Why: at training sizes (640 crop, batch 8) it is ~2x faster forward + backward on
+    CPU; and Paddle 3's oneDNN inference executor cannot run interpolate ops (their float-array `scale` attribute,
+    Paddle issue #79749), so an export without one runs fully on oneDNN (see ocrdet.export.load_predictor).
+    """
+    if factor == 1:
+        return x
+    channels = x.shape[1]
+    ones = paddle.ones([channels, 1, factor, factor], dtype=x.dtype)
+    return F.conv2d_transpose(x, ones, stride=factor, groups=channels)
 
 
 def top_down(laterals: Sequence[paddle.Tensor]) -> List[paddle.Tensor]:

@@ -1,0 +1,82 @@
+"""Smoke tests: each benchmark script's `main` runs end to end on tiny inputs and reports its figures.
+
+No timing assertions (CI machines are shared); only that the figures exist and the compared paths agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from tests.conftest import shared_path
+
+
+@pytest.fixture(autouse=True)
+def _restore_paddle_state():
+    """The scripts set the dygraph oneDNN flag and the math threads; later tests expect the defaults back."""
+    flag = paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"]
+    yield
+    paddle.set_flags({"FLAGS_use_mkldnn": flag})
+    from paddle.base import core
+
+    core.set_num_threads(1)  # Paddle's default (it pins OMP_NUM_THREADS=1 at import)
+
+
+def test_bench_train_student_onednn_on_and_off(capsys) -> None:
+    import bench_train
+
+    results = bench_train.main(["--crop", "64", "--batch", "1", "--steps", "1", "--onednn", "1,0", "--threads", "1"])
+    assert sorted(results) == ["student_64_bs1_no_onednn", "student_64_bs1_onednn"]
+    assert all(rate > 0 for rate in results.values())
+    out = capsys.readouterr().out
+    assert "student_train_64_bs1:" in out and "ratio vs PaddleOCR 0.36-0.45" in out and "onednn_speedup" in out
+
+
+def test_bench_train_cml(capsys) -> None:
+    import bench_train
+
+    results = bench_train.main(["--mode", "cml", "--crop", "64", "--batch", "1", "--steps", "1", "--onednn", "1"])
+    assert list(results) == ["cml_64_bs1_onednn"]
+    assert "ratio vs PaddleOCR 0.036" in capsys.readouterr().out
+
+
+def test_profile_train_step_lists_top_ops(capsys) -> None:
+    import profile_train_step
+
+    ops = profile_train_step.main(["--crop", "64", "--batch", "1", "--steps", "1", "--top", "5"])
+    assert len(ops) == 5
+    assert [ms for _, ms, _, _ in ops] == sorted((ms for _, ms, _, _ in ops), reverse=True)
+    assert any("conv2d" in name for name, *_ in ops)
+    assert capsys.readouterr().out.count("\nop ") == 5
+
+
+def _needs_shared() -> None:
+    shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
+    shared_path("weights", "ch_PP-OCRv3_det_infer.onnx")
+    shared_path("data", "icdar2015", "test", "images")
+    pytest.importorskip("onnxruntime")
+
+
+def test_bench_infer_predictor_matches_onnxruntime(capsys) -> None:
+    _needs_shared()
+    import bench_infer
+
+    result = bench_infer.main(["--side", "64", "--reps", "1", "--threads", "1"])
+    assert result["predictor_ms"] > 0 and result["onnxruntime_ms"] > 0
+    assert result["max_abs_diff"] < 1e-4  # ocrdet's export of the released weights = PaddleOCR's released model
+    out = capsys.readouterr().out
+    for key in ("predictor_ms_per_image:", "onnxruntime_ms_per_image:", "ratio_predictor_vs_onnxruntime:"):
+        assert key in out
+
+
+def test_bench_eval_variants_agree(capsys) -> None:
+    _needs_shared()
+    import bench_eval
+
+    results = bench_eval.main(["--limit", "2", "--side", "64", "--chunk", "1", "--workers", "1", "--threads", "1"])
+    assert sorted(results) == ["dygraph", "pooled", "predictor"]
+    assert all(r.timing.images == 2 for r in results.values())
+    # the same predictor maps, scored in this process or in the worker pool: the same counts
+    np.testing.assert_array_equal(results["pooled"].counts, results["predictor"].counts)
+    out = capsys.readouterr().out
+    assert "eval_pooled_images_per_s:" in out and "ratio vs PaddleOCR 0.6" in out and "eval_dygraph_post_share:" in out
