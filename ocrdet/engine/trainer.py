@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import signal
 import threading
@@ -57,6 +58,7 @@ class Trainer:
         cpu_onednn: bool = True,
         max_consecutive_nonfinite: int = 5,
         max_bad_fraction: float = 0.05,
+        cpu_threads: int | None = None,
     ) -> None:
         if max_epochs is None and max_steps <= 0:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
@@ -83,6 +85,8 @@ class Trainer:
         self.loggers: list[Logger] = [x for x in ([logger] if isinstance(logger, Logger) else logger or []) if x]
         self.seed = seed
         self._select_device(accelerator, cpu_onednn)
+        if self.accelerator == "cpu":
+            _set_cpu_threads(cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes)))
         self.precision_plugin = PrecisionPlugin(precision, amp_level)
 
         self.current_epoch = 0
@@ -469,6 +473,13 @@ def rename_optimizer_state(
         else:
             renamed[rename(key) if isinstance(key, str) else key] = value
     return renamed
+
+
+def _set_cpu_threads(threads: int) -> None:
+    """Paddle sets OMP_NUM_THREADS=1 when it is unset, leaving all but one core idle on a CPU run."""
+    core = getattr(getattr(paddle, "base", None), "core", None) or getattr(getattr(paddle, "fluid", None), "core", None)
+    if core is not None and hasattr(core, "set_num_threads"):
+        core.set_num_threads(int(threads))
 
 
 def _install_signal_handlers(handler: Any) -> dict[int, Any]:
