@@ -17,7 +17,7 @@ quiet_warnings()
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
 from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
-from ocrdet.models.weights import load_pretrained  # noqa: E402
+from ocrdet.models.weights import load_for_inference  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
 
@@ -25,15 +25,7 @@ log = logging.getLogger("ocrdet.eval")
 def run_eval(cfg: DictConfig) -> dict[str, float]:
     task = build_task(cfg, with_optimizer=False)
     weights = checkpoint_io.resolve_weights(cfg.weights)
-    report = load_pretrained(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
-    # The threshold branch is not run at evaluation, so only its absence is harmless.
-    needed = [k for k in report.missing if not k.startswith("head.thresh.")]
-    if needed or report.mismatched:
-        raise ValueError(
-            f"{weights}: does not fit the configured model ({len(needed)} missing, "
-            f"{len(report.mismatched)} shape mismatches, e.g. {(needed or report.mismatched)[:3]}); "
-            "check the backbone/neck/head groups or weights_prefix"
-        )
+    report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
     log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
     loader = build_val_loader(cfg)
     if loader is None:

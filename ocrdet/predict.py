@@ -27,6 +27,7 @@ from hydra.utils import instantiate  # noqa: E402
 from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
+from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
 from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
@@ -37,7 +38,6 @@ RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
 
 # An NCHW float32 batch -> shrink-probability maps [N,1,H,W]
-MapFn = Callable[[np.ndarray], np.ndarray]
 
 
 def list_images(spec: str | Path) -> list[Path]:
@@ -108,11 +108,11 @@ def load_map_fn(cfg: DictConfig) -> MapFn:
     weights = Path(cfg.weights).expanduser()
     export_dir = weights if is_inference_dir(weights) else weights / _default_submodel(cfg)
     if is_inference_dir(export_dir):
-        from ocrdet.export import load_predictor, predict
+        from ocrdet.export import load_predictor
 
         predictor = load_predictor(str(export_dir), threads=cfg.threads, mkldnn=cfg.mkldnn)
         log.info("inference model %s (paddle.inference, oneDNN %s)", export_dir, "on" if cfg.mkldnn else "off")
-        return lambda batch: predict(predictor, batch)
+        return predictor_forward(predictor)
     return _dygraph_map_fn(cfg)
 
 
@@ -121,31 +121,18 @@ def _dygraph_map_fn(cfg: DictConfig) -> MapFn:
 
     from ocrdet.engine import checkpoint_io
     from ocrdet.models.distillation import DistillationModel
-    from ocrdet.models.weights import load_pretrained
+    from ocrdet.models.weights import load_for_inference
 
     if not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()):
         paddle.set_device("cpu")
         paddle.set_flags({"FLAGS_use_mkldnn": bool(cfg.mkldnn)})
     model = instantiate(cfg.model)
     weights = checkpoint_io.resolve_weights(cfg.weights)
-    report = load_pretrained(model, str(weights), prefix=cfg.get("weights_prefix") or "")
-    # inference runs the shrink branch only, so only a missing threshold branch is harmless
-    needed = [k for k in report.missing if ".thresh." not in f".{k}"]
-    if needed or report.mismatched:
-        raise ValueError(
-            f"{weights}: does not fit the configured model ({len(needed)} missing, {len(report.mismatched)} shape "
-            f"mismatches, e.g. {(needed or report.mismatched)[:3]}); check the model groups or weights_prefix"
-        )
+    report = load_for_inference(model, str(weights), prefix=cfg.get("weights_prefix") or "")
     if isinstance(model, DistillationModel):
         model = model.submodel(_default_submodel(cfg))
-    model.eval()
     log.info("weights %s: %d tensors loaded (dygraph)", weights, len(report.matched))
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with paddle.no_grad():
-            return model(paddle.to_tensor(batch))["maps"].numpy()
-
-    return run
+    return dygraph_forward(model)
 
 
 def _transform_ops(cfg: DictConfig) -> list[Callable]:

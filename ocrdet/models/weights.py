@@ -67,3 +67,20 @@ def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
         len(report.matched), file, len(report.missing), len(report.unexpected), len(report.mismatched),
     )
     return report
+
+
+def load_for_inference(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
+    """`load_pretrained` for eval, export and prediction: every tensor the shrink branch needs must load.
+
+    Only the threshold branch (`*.thresh.*`, absent from inference weights and never run at inference) may be
+    missing; anything else missing or mis-shaped means the configured model is not the one the file holds.
+    """
+    report = load_pretrained(model, path, prefix=prefix)
+    needed = [k for k in report.missing if ".thresh." not in f".{k}"]
+    if needed or report.mismatched:
+        raise ValueError(
+            f"{report.path}: does not fit the configured model ({len(needed)} missing, {len(report.mismatched)} "
+            f"shape mismatches, e.g. {(needed or report.mismatched)[:3]}); check distill_mode, the backbone/neck/head "
+            "groups or weights_prefix"
+        )
+    return report

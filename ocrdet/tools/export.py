@@ -20,7 +20,7 @@ from ocrdet.config import CONF_DIR  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.export import export_inference  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
-from ocrdet.models.weights import load_pretrained  # noqa: E402
+from ocrdet.models.weights import load_for_inference  # noqa: E402
 
 log = logging.getLogger("ocrdet.export")
 
@@ -28,14 +28,7 @@ log = logging.getLogger("ocrdet.export")
 def run_export(cfg: DictConfig) -> list[str]:
     model = instantiate(cfg.model)
     weights = checkpoint_io.resolve_weights(cfg.weights)
-    report = load_pretrained(model, str(weights))
-    # inference runs the shrink branch only, so only a missing threshold branch is harmless
-    needed = [k for k in report.missing if ".thresh." not in f".{k}"]
-    if needed or report.mismatched:
-        raise ValueError(
-            f"{weights}: does not fit the configured model ({len(needed)} missing, {len(report.mismatched)} shape "
-            f"mismatches, e.g. {(needed or report.mismatched)[:3]}); check distill_mode and the model groups"
-        )
+    load_for_inference(model, str(weights))
     out = Path(cfg.output_dir)
     if isinstance(model, DistillationModel):
         targets = {out / name: model.submodel(name) for name in (cfg.submodels or model.names)}
