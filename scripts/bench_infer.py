@@ -65,6 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=10, help="timed runs of each, alternating, after one warm-up")
+    parser.add_argument("--pause", type=float, default=0.3,
+                        help="seconds of idle before each timed run, so the other engine's threads stop spin-waiting")
     parser.add_argument("--side", type=int, default=736, help="eval resize short side (736: PP-OCRv3)")
     parser.add_argument("--mkldnn", type=int, default=1, help="oneDNN in the predictor (1/0)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
@@ -84,6 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         times: Dict[str, List[float]] = {name: [] for name in runs}
         for _ in range(args.reps):
             for name, run in runs.items():
+                time.sleep(args.pause)
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)

@@ -170,7 +170,26 @@ def test_export_graph_keeps_plain_ops() -> None:
         name = op.name() if callable(getattr(op, "name", None)) else op.type
         ops[name.split(".")[-1]] = ops.get(name.split(".")[-1], 0) + 1
     assert ops.get("conv2d_transpose", 0) == 2, ops
+    assert ops.get("batch_norm_", 0) + ops.get("batch_norm", 0) == 1, ops  # the BN after conv2 is folded into it
     assert "tile" not in ops, ops
+
+
+def test_exported_head_folds_bn_into_the_transposed_conv() -> None:
+    """With non-trivial running statistics the folded export equals the dygraph eval head to float rounding."""
+    paddle.seed(8)
+    head = DBHead(32)
+    bn = head.binarize.conv_bn2
+    bn._mean.set_value(paddle.randn(bn._mean.shape))
+    bn._variance.set_value(paddle.rand(bn._variance.shape) + 0.2)
+    bn.weight.set_value(paddle.randn(bn.weight.shape))
+    bn.bias.set_value(paddle.randn(bn.bias.shape))
+    head.eval()
+    spec = [paddle.static.InputSpec([None, 32, None, None], "float32", "x")]
+    static = paddle.jit.to_static(_Maps(head), input_spec=spec, full_graph=True)
+    x = paddle.randn([2, 32, 9, 13])
+    want = head(x)["maps"].numpy()
+    np.testing.assert_allclose(static(x).numpy(), want, rtol=0, atol=1e-6)
+    assert np.abs(want - 0.5).max() > 0.1  # the maps are not all at sigmoid(0), where a wrong fold would hide
 
 
 class _Upsample(nn.Layer):
@@ -183,16 +202,17 @@ class _Upsample(nn.Layer):
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])
-def test_static_upsample_copies_like_interpolate(factor: int) -> None:
+@pytest.mark.parametrize("channels", [5, 6])  # odd: depthwise kernel in the export too; even: 2-channel groups
+def test_static_upsample_copies_like_interpolate(factor: int, channels: int) -> None:
     """`upsample` (a ones-kernel transposed conv) is bit-identical to nearest interpolation, in dygraph and in an
     exported graph, and its input gradient equals interpolate's."""
-    spec = [paddle.static.InputSpec([None, 5, None, None], "float32", "x")]
+    spec = [paddle.static.InputSpec([None, channels, None, None], "float32", "x")]
     static = paddle.jit.to_static(_Upsample(factor), input_spec=spec, full_graph=True)
-    x = paddle.randn([2, 5, 3, 7])
+    x = paddle.randn([2, channels, 3, 7])
     want = F.interpolate(x, scale_factor=factor, mode="nearest").numpy()
     np.testing.assert_array_equal(static(x).numpy(), want)
     nearest = lambda _, x: F.interpolate(x, scale_factor=factor, mode="nearest")  # noqa: E731
-    _assert_equivalent(_Upsample(factor), nearest, [2, 5, 3, 7])
+    _assert_equivalent(_Upsample(factor), nearest, [2, channels, 3, 7])
 
 
 def test_exported_student_has_no_interpolate(tmp_path) -> None:

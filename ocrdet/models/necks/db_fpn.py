@@ -39,6 +39,13 @@ def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     if factor == 1:
         return x
     channels = x.shape[1]
+    if not paddle.in_dynamic_mode() and channels % 2 == 0:
+        # Static graph (export): a depthwise transposed conv has no oneDNN kernel in the predictor, which then
+        # reorders the data around a slow reference kernel. Groups of 2 channels with an identity kernel (each output
+        # is 1 * its source + 0 * the other) become an oneDNN conv2d_transpose: same values, ~30% less upsampling time.
+        eye = paddle.eye(2, dtype=x.dtype).reshape([1, 2, 2, 1, 1])
+        kernel = eye.expand([channels // 2, 2, 2, factor, factor]).reshape([channels, 2, factor, factor])
+        return F.conv2d_transpose(x, kernel, stride=factor, groups=channels // 2)
     ones = paddle.ones([channels, 1, factor, factor], dtype=x.dtype)
     return F.conv2d_transpose(x, ones, stride=factor, groups=channels)
 
