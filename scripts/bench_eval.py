@@ -1,10 +1,11 @@
 """ICDAR2015 test evaluation end to end (PP-OCRv3 eval settings: short side 736, DBPostProcess 0.3/0.6/1.5, quads)
 through ocrdet's data set, transforms, post-processing and metric, for up to three forwards of the released student:
 
-  dygraph    the dygraph model, oneDNN on (the per-image work of `ocrdet-eval`), post-processing inline;
+  dygraph    the dygraph model, oneDNN on (the per-image work of `ocrdet-eval engine=dygraph` and of validation
+             during training), post-processing inline;
   predictor  the exported model in `paddle.inference` (oneDNN + workaround), post-processing inline;
   pooled     the same predictor with DBPostProcess + metric in `--workers` processes (ocrdet.inference), so the
-             next forward runs while earlier images are scored.
+             next forward runs while earlier images are scored: what `ocrdet-eval` runs by default.
 
 Variants alternate in chunks of `--chunk` images, so machine load hits all of them alike. Samples are prefetched
 in a thread for every variant. End to end = from the first sample load to the last image scored (decode, resize,

@@ -24,7 +24,7 @@ from ocrdet.engine.precision import PrecisionPlugin
 log = logging.getLogger(__name__)
 
 
-def _limit(total: int, limit: int | float | None) -> int:
+def limit_batches(total: int, limit: int | float | None) -> int:
     """Lightning's limit_*_batches: None = all, an int = that many batches, a float in (0, 1] = that fraction."""
     if limit is None:
         return total
@@ -184,7 +184,7 @@ class Trainer:
             seed_everything(self.seed, self.global_rank)
         self.module, module.trainer = module, self
         self.train_dataloader = train_dataloader
-        self.num_training_batches = _limit(len(train_dataloader), self.limit_train_batches)
+        self.num_training_batches = limit_batches(len(train_dataloader), self.limit_train_batches)
         if self.num_training_batches == 0:
             raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
         module.setup("fit")
@@ -371,7 +371,7 @@ class Trainer:
         module = self.module
         distributed.broadcast_running_stats(module.model)
         module.eval()
-        self.num_val_batches = _limit(len(dataloader), self.limit_val_batches)
+        self.num_val_batches = limit_batches(len(dataloader), self.limit_val_batches)
         for callback in self.callbacks:
             callback.on_validation_start(self, module)
         module.on_validation_epoch_start()
