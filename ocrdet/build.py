@@ -5,8 +5,8 @@ import paddle
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ocrdet.data.collate import collate_eval, collate_train
-from ocrdet.data.loaders import build_dataloader
+from ocrdet.data.collate import TrainBatchToFloat, collate_eval, collate_train
+from ocrdet.data.loaders import MappedLoader, build_dataloader
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.trainer import Trainer
@@ -18,15 +18,18 @@ def build_task(cfg: DictConfig, with_optimizer: bool = True) -> TrainModule:
     return instantiate(cfg.task, **overrides)
 
 
-def build_train_loader(cfg: DictConfig) -> paddle.io.DataLoader:
-    return build_dataloader(
-        instantiate(cfg.data.train),
+def build_train_loader(cfg: DictConfig) -> MappedLoader:
+    """Workers collate compact batches (uint8 image and binary targets); the main process makes them float32."""
+    dataset = instantiate(cfg.data.train)
+    loader = build_dataloader(
+        dataset,
         batch_size=cfg.data.batch_size,
         collate_fn=collate_train,
         shuffle=True,
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
     )
+    return MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))
 
 
 def build_val_loader(cfg: DictConfig) -> paddle.io.DataLoader | None:

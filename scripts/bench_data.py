@@ -3,7 +3,8 @@ the composed training config (`--experiment`, default the PP-OCRv3 student recip
 decode -> AugmentCrop -> border map -> shrink map -> normalize -> CHW), at each `--crops` size.
 
 Prints, per crop size, one figure per line:
-  pipeline_1proc_<crop>: samples/s in this process, with the ratio to PaddleOCR's own code (one process, measured on
+  pipeline_1proc_<crop>: samples/s in this process, collated into batches of 8 and converted as the training step
+      receives them (TrainBatchToFloat: batch normalization of the uint8 images, float32 targets), with the ratio to PaddleOCR's own code (one process, measured on
       this machine kind: 14.6 samples/s at 960, 20.8 at 640; no ratio for other crops). The process is first set up
       as every loader worker sets itself up (`ocrdet.data.loaders.setup_worker_process`: the allocator keeps freed
       memory), so it measures what one worker does; `--as-is` leaves the process as it starts;
@@ -26,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paddle
 from hydra.utils import instantiate
 
 from ocrdet.config import compose_config
-from ocrdet.data.collate import collate_train
-from ocrdet.data.loaders import build_dataloader, setup_worker_process
+from ocrdet.data.collate import TrainBatchToFloat, collate_train
+from ocrdet.data.loaders import MappedLoader, build_dataloader, setup_worker_process
 from ocrdet.data.profiling import OpTimes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,21 +65,35 @@ def figure(name: str, rate: float, crop: int) -> str:
 
 def bench_one_process(pipeline: Pipeline, samples: int, seed: int) -> tuple[float, float, dict[str, float]]:
     """(samples per wall second, samples per CPU second of this process, mean wall ms per op) over `samples` random
-    train images."""
+    train images, delivered as the training step receives them: batches of BATCH_SIZE collated (`collate_train`),
+    made tensors and converted in this process (`TrainBatchToFloat`: the batch normalization when the pipeline's
+    NormalizeImage runs on_batch, and the binary targets' float32)."""
     times = OpTimes()
     dataset = pipeline.dataset(times.wrap(pipeline.transforms()))
+    to_float = TrainBatchToFloat.for_dataset(dataset)
     np.random.seed(seed)
     order = np.random.permutation(len(dataset))
     indices = [int(order[i % len(order)]) for i in range(samples + WARMUP_SAMPLES)]
-    for index in indices[:WARMUP_SAMPLES]:
-        dataset[index]
+
+    def deliver(batch_indices: list[int]) -> None:
+        batch = collate_train([dataset[i] for i in batch_indices])
+        to_float({k: paddle.to_tensor(v) for k, v in batch.items()})
+
+    deliver(indices[:WARMUP_SAMPLES])
     times.seconds.clear()
     times.calls.clear()
+    timed = indices[WARMUP_SAMPLES:]
+    batching = 0.0
     start, start_cpu = time.perf_counter(), time.process_time()
-    for index in indices[WARMUP_SAMPLES:]:
-        dataset[index]
+    for first in range(0, samples, BATCH_SIZE):
+        batch_indices = timed[first:first + BATCH_SIZE]
+        samples_out = [dataset[i] for i in batch_indices]
+        t = time.perf_counter()
+        to_float({k: paddle.to_tensor(v) for k, v in collate_train(samples_out).items()})
+        batching += time.perf_counter() - t
     elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     per_op = times.mean_ms()
+    per_op["collate_to_float"] = 1000.0 * batching / samples
     per_op["load"] = max(0.0, 1000.0 * elapsed / samples - sum(per_op.values()))
     return samples / elapsed, samples / cpu, per_op
 
@@ -87,6 +103,7 @@ def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> f
     loader = build_dataloader(
         dataset, BATCH_SIZE, collate_train, shuffle=True, num_workers=workers, seed=seed, use_shared_memory=True
     )
+    loader = MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))  # as ocrdet.build.build_train_loader
     seen = 0
     start = time.perf_counter()
     while seen < samples:

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 
 from ocrdet.build import build_task
 from ocrdet.config import compose_config
-from ocrdet.data.collate import collate_train
+from ocrdet.data.collate import TrainBatchToFloat, collate_train
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
 
@@ -54,7 +54,8 @@ def build_train_step(mode: str = "student", crop: int = 640, batch: int = 8, ext
     cfg = compose_config("train", overrides)
     task = build_task(cfg, with_optimizer=False)
     dataset = instantiate(cfg.data.train)
-    tensors = {k: paddle.to_tensor(v) for k, v in collate_train([dataset[i] for i in range(batch)]).items()}
+    compact = {k: paddle.to_tensor(v) for k, v in collate_train([dataset[i] for i in range(batch)]).items()}
+    tensors = TrainBatchToFloat.for_dataset(dataset)(compact)  # as the train loader hands batches over
     optimizer = paddle.optimizer.Adam(learning_rate=1e-4, parameters=task.trainable_parameters())
     task.train()
     return TrainStep(task, tensors, optimizer)

@@ -54,6 +54,24 @@ class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
                 yield batch
 
 
+class MappedLoader:
+    """A loader whose batches go through `fn` in the main process (e.g. `TrainBatchToFloat`: uint8 through the
+    workers' shared memory, float32 from here on). Length, sampler and worker seeding are the wrapped loader's."""
+
+    def __init__(self, loader: Any, fn: Callable[[Any], Any]) -> None:
+        self.loader = loader
+        self.fn = fn
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.fn(batch) for batch in self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:  # batch_sampler, worker_init_fn, ...
+        return getattr(self.loader, name)
+
+
 def build_dataloader(
     dataset: Any,
     batch_size: int,

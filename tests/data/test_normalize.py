@@ -32,3 +32,30 @@ def test_float_input_uses_the_arithmetic():
 def test_channel_count_must_match_mean():
     with pytest.raises(ValueError, match="4-channel"):
         NormalizeImage()({"image": np.zeros((4, 4, 4), np.uint8)})
+
+
+@pytest.mark.parametrize("onednn", [False, True])
+def test_batch_normalization_equals_the_per_sample_values(onednn: bool):
+    """on_batch=True leaves the image uint8; normalize_batch on the NCHW batch gives the per-sample path's float32
+    values bit for bit, for every one of the 256 values in every channel."""
+    import paddle
+
+    image = np.stack([np.arange(256, dtype=np.uint8).reshape(16, 16)] * 3, axis=-1)
+    image[..., 1] = image[..., 1][::-1]  # a different value order per channel
+    per_sample = ToCHW()(NormalizeImage()({"image": image.copy()}))["image"]
+    deferred = ToCHW()(NormalizeImage(on_batch=True)({"image": image.copy()}))["image"]
+    assert deferred.dtype == np.uint8
+    np.testing.assert_array_equal(deferred, image.transpose(2, 0, 1))
+    flag = paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"]
+    paddle.set_flags({"FLAGS_use_mkldnn": onednn})
+    try:
+        batch = NormalizeImage(on_batch=True).normalize_batch(paddle.to_tensor(np.stack([deferred, deferred])))
+    finally:
+        paddle.set_flags({"FLAGS_use_mkldnn": flag})
+    assert batch.dtype == paddle.float32
+    np.testing.assert_array_equal(batch.numpy(), np.stack([per_sample, per_sample]))
+
+
+def test_on_batch_refuses_a_float_image():
+    with pytest.raises(TypeError, match="uint8"):
+        NormalizeImage(on_batch=True)({"image": np.zeros((4, 4, 3), np.float32)})
