@@ -5,6 +5,7 @@ Ranks are started by `paddle.distributed.launch` (see `ocrdet.launch`); with one
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -66,3 +67,19 @@ def broadcast_running_stats(model: paddle.nn.Layer) -> None:
         for tensor in model.parameters():
             if tensor.stop_gradient:
                 dist.broadcast(tensor, src=0)
+
+
+def sync_batchnorm(model: paddle.nn.Layer, ranks: int, accelerator: str) -> paddle.nn.Layer:
+    """`model` with its BatchNorm layers as SyncBatchNorm (batch statistics over all ranks) when several GPU ranks
+    train; unchanged otherwise. The converted layers keep the same Parameter objects and state-dict names, so the
+    optimizer, checkpoints and PaddleOCR weights are unaffected. Paddle has no CPU kernel for SyncBatchNorm: on CPU
+    ranks the statistics stay per rank and a warning says so."""
+    if ranks <= 1:
+        return model
+    if accelerator != "gpu":
+        warnings.warn(
+            "trainer.sync_batchnorm: Paddle's SyncBatchNorm has no CPU kernel; BatchNorm statistics stay per rank",
+            stacklevel=2,
+        )
+        return model
+    return paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -59,6 +59,7 @@ class Trainer:
         max_consecutive_nonfinite: int = 5,
         max_bad_fraction: float = 0.05,
         cpu_threads: int | None = None,
+        sync_batchnorm: bool = False,
     ) -> None:
         if max_epochs is None and max_steps <= 0:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
@@ -84,6 +85,7 @@ class Trainer:
             logger = list(logger.values())
         self.loggers: list[Logger] = [x for x in ([logger] if isinstance(logger, Logger) else logger or []) if x]
         self.seed = seed
+        self.sync_batchnorm = sync_batchnorm
         self._select_device(accelerator, cpu_onednn)
         if self.accelerator == "cpu":
             _set_cpu_threads(cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes)))
@@ -188,6 +190,8 @@ class Trainer:
         if self.num_training_batches == 0:
             raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
         module.setup("fit")
+        if self.sync_batchnorm:
+            module.model = distributed.sync_batchnorm(module.model, self.world_size, self.accelerator)
         opt_cfg = module.configure_optimizers()
         self.optimizer = opt_cfg["optimizer"]
         self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")

@@ -33,10 +33,13 @@ def trained_weights(path) -> dict[str, np.ndarray]:
 
 
 def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path):
-    ddp_cfg = compose_config("train", [*COMMON, "trainer.devices=2"], output_dir=tmp_path / "ddp")
+    # sync_batchnorm reaches each rank's Trainer; on CPU ranks it warns and keeps BatchNorm (no CPU kernel)
+    ddp_cfg = compose_config("train", [*COMMON, "trainer.devices=2", "trainer.sync_batchnorm=true"],
+                             output_dir=tmp_path / "ddp")
     ddp_metrics = launch(ddp_cfg)
     assert json.loads((tmp_path / "ddp" / METRICS_FILE).read_text()) == ddp_metrics
     assert not list((tmp_path / "ddp" / "checkpoints").glob("*.tmp"))
+    assert "no CPU kernel" in (tmp_path / "ddp" / "launch_logs" / "workerlog.0").read_text()
 
     # one process: two micro-batches of one image accumulated = the two ranks' global batch of two
     single_cfg = compose_config("train", [*COMMON, "trainer.accumulate_grad_batches=2"], output_dir=tmp_path / "one")
