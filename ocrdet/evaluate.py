@@ -2,7 +2,8 @@
 
 `weights=` takes a PaddleOCR-layout `.pdparams`, a checkpoint prefix, or a run directory (its best checkpoint).
 `engine=predictor` (the default on CPU) exports each evaluated model in-process and runs it in a oneDNN
-`paddle.inference` predictor while DBPostProcess and the metric run in `eval_workers` processes (ocrdet.inference):
+`paddle.inference` predictor while the next image loads in a thread, DBPostProcess and the metric inline or in
+`eval_workers` processes (ocrdet.inference):
 the same P/R/H as `engine=dygraph` (the Trainer's validation loop, also sharded over `trainer.devices` ranks) to
 the last box, several times faster on CPU.
 The last line printed is `precision=<p> recall=<r> hmean=<h>`.
@@ -78,7 +79,7 @@ def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, flo
     metric = next(iter(task.metrics.values()))
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ocrdet-eval-") as tmp, PooledEvaluator(
-        task.postprocess, metric, workers=cfg.get("eval_workers", 1)
+        task.postprocess, metric, workers=cfg.get("eval_workers", 0)
     ) as evaluator:
         for i, name in enumerate(task.eval_models):
             model = task.model if name is None else task.model.submodel(name)

@@ -72,7 +72,10 @@ def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
         "data.val_transforms.resize.limit_side_len=320",  # small inputs keep the dygraph side quick
         "trainer.limit_val_batches=6",
     ]
-    got = {e: run_eval(compose_config("eval", [*overrides, f"engine={e}"], output_dir=tmp_path / e))
-           for e in ("dygraph", "predictor")}
+    runs = {"dygraph": ["engine=dygraph"], "predictor": ["engine=predictor"],
+            "predictor_pooled": ["engine=predictor", "eval_workers=1"]}
+    got = {name: run_eval(compose_config("eval", [*overrides, *extra], output_dir=tmp_path / name))
+           for name, extra in runs.items()}
     assert got["predictor"] == got["dygraph"]
+    assert got["predictor_pooled"] == got["dygraph"]
     assert got["dygraph"]["hmean"] > 0.3  # boxes found and matched: not a comparison of two empty results
