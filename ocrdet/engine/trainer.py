@@ -121,7 +121,8 @@ class Trainer:
             paddle.set_device(f"gpu:{paddle.distributed.ParallelEnv().device_id}")
         else:
             paddle.set_device("cpu")
-            # oneDNN kernels make dygraph steps ~1.25x (MobileNetV3) to ~1.7x (ResNet50) faster on CPU.
+            # Stack notes measured ~1.25x (MobileNetV3) to ~1.7x (ResNet50) from it; with Paddle 3.3.1 here a dygraph
+            # step shows no oneDNN primitive (ONEDNN_VERBOSE) and no difference (bench_train 0.98-1.04x).
             paddle.set_flags({"FLAGS_use_mkldnn": bool(cpu_onednn)})
         self.accelerator = accelerator
 
