@@ -5,6 +5,7 @@ The saved graph maps an NCHW float32 image batch of any height and width to the 
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 from typing import List
@@ -45,18 +46,24 @@ def export_inference(model: nn.Layer, out_prefix: str) -> List[str]:
     """
     if isinstance(model, DistillationModel):
         raise ValueError(f"export one sub-model, e.g. model.submodel({model.names[0]!r}); names: {model.names}")
-    was_training = model.training
-    model.eval()
-    try:
-        # full_graph: Paddle 3's default (SOT) ignores input_spec; the AST path honours the dynamic H, W.
-        spec = [InputSpec([None, 3, None, None], "float32", "x")]
-        static = paddle.jit.to_static(_ShrinkMap(model), input_spec=spec, full_graph=True)
-        os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-        paddle.jit.save(static, out_prefix)
-    finally:
-        if was_training:
-            model.train()
+    # full_graph: Paddle 3's default (SOT) ignores input_spec; the AST path honours the dynamic H, W.
+    spec = [InputSpec([None, 3, None, None], "float32", "x")]
+    static = paddle.jit.to_static(_ShrinkMap(inference_copy(model)), input_spec=spec, full_graph=True)
+    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    paddle.jit.save(static, out_prefix)
     return sorted(out_prefix + s for s in EXPORT_SUFFIXES if os.path.isfile(out_prefix + s))
+
+
+def inference_copy(model: nn.Layer) -> nn.Layer:
+    """An eval-mode copy of `model` for export, with the BatchNorms that the predictor's passes leave unfused folded
+    into their convs (every sublayer offering `fold_batch_norm()`); `model` itself is untouched."""
+    folded = copy.deepcopy(model)
+    folded.eval()
+    for layer in folded.sublayers(include_self=True):
+        fold = getattr(layer, "fold_batch_norm", None)
+        if callable(fold):
+            fold()
+    return folded
 
 
 def _graph_file(model_dir: str) -> str:

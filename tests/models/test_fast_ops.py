@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 import pytest
 from paddle import nn
 
-from ocrdet.export import export_inference, has_interpolate
+from ocrdet.export import export_inference, has_interpolate, inference_copy
 from ocrdet.models.heads.db_head import DBHead, DBHeadBranch, UpConv2D, add_channel_bias
 from ocrdet.models.necks.db_fpn import upsample
 from ocrdet.models.necks.rse_fpn import RSELayer
@@ -170,24 +170,27 @@ class _Maps(nn.Layer):
 
 
 def test_export_graph_keeps_plain_ops() -> None:
-    """Static graphs (export) use the plain ops, which paddle.inference's oneDNN passes know how to fuse."""
+    """Static graphs (export) use the plain ops, which paddle.inference's oneDNN passes know how to fuse; the
+    export copy has the BN after conv2 folded away."""
     paddle.seed(6)
     head = DBHead(32)
     head.eval()
     spec = [paddle.static.InputSpec([None, 32, None, None], "float32", "x")]
-    static = paddle.jit.to_static(_Maps(head), input_spec=spec, full_graph=True)
-    program = static.forward.concrete_program.main_program
-    ops: Dict[str, int] = {}
-    for op in program.global_block().ops:
-        name = op.name() if callable(getattr(op, "name", None)) else op.type
-        ops[name.split(".")[-1]] = ops.get(name.split(".")[-1], 0) + 1
-    assert ops.get("conv2d_transpose", 0) == 2, ops
-    assert ops.get("batch_norm_", 0) + ops.get("batch_norm", 0) == 1, ops  # the BN after conv2 is folded into it
-    assert "tile" not in ops, ops
+    for model, batch_norms in ((head, 2), (inference_copy(head), 1)):
+        static = paddle.jit.to_static(_Maps(model), input_spec=spec, full_graph=True)
+        program = static.forward.concrete_program.main_program
+        ops: Dict[str, int] = {}
+        for op in program.global_block().ops:
+            name = op.name() if callable(getattr(op, "name", None)) else op.type
+            ops[name.split(".")[-1]] = ops.get(name.split(".")[-1], 0) + 1
+        assert ops.get("conv2d_transpose", 0) == 2, ops
+        assert ops.get("batch_norm_", 0) + ops.get("batch_norm", 0) == batch_norms, ops
+        assert "tile" not in ops, ops
 
 
-def test_exported_head_folds_bn_into_the_transposed_conv() -> None:
-    """With non-trivial running statistics the folded export equals the dygraph eval head to float rounding."""
+def test_inference_copy_folds_bn_into_the_transposed_conv() -> None:
+    """With non-trivial running statistics the folded copy equals the eval head to float rounding, exported too;
+    the original head keeps its BN."""
     paddle.seed(8)
     head = DBHead(32)
     bn = head.binarize.conv_bn2
@@ -196,10 +199,13 @@ def test_exported_head_folds_bn_into_the_transposed_conv() -> None:
     bn.weight.set_value(paddle.randn(bn.weight.shape))
     bn.bias.set_value(paddle.randn(bn.bias.shape))
     head.eval()
-    spec = [paddle.static.InputSpec([None, 32, None, None], "float32", "x")]
-    static = paddle.jit.to_static(_Maps(head), input_spec=spec, full_graph=True)
     x = paddle.randn([2, 32, 9, 13])
     want = head(x)["maps"].numpy()
+    folded = inference_copy(head)
+    assert isinstance(folded.binarize.conv_bn2, nn.Identity) and head.binarize.conv_bn2 is bn
+    np.testing.assert_allclose(folded(x)["maps"].numpy(), want, rtol=0, atol=1e-6)
+    spec = [paddle.static.InputSpec([None, 32, None, None], "float32", "x")]
+    static = paddle.jit.to_static(_Maps(folded), input_spec=spec, full_graph=True)
     np.testing.assert_allclose(run_static(static, x), want, rtol=0, atol=1e-6)
     assert np.abs(want - 0.5).max() > 0.1  # the maps are not all at sigmoid(0), where a wrong fold would hide
 
@@ -214,7 +220,7 @@ class _Upsample(nn.Layer):
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])
-@pytest.mark.parametrize("channels", [5, 6])  # odd: depthwise kernel in the export too; even: 2-channel groups
+@pytest.mark.parametrize("channels", [5, 6, 48])  # export kernels: depthwise, 2-channel and 24-channel groups
 def test_static_upsample_copies_like_interpolate(factor: int, channels: int) -> None:
     """`upsample` (a ones-kernel transposed conv) is bit-identical to nearest interpolation, in dygraph and in an
     exported graph, and its input gradient equals interpolate's."""

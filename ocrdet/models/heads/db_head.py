@@ -28,15 +28,6 @@ def add_channel_bias(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     return (y.reshape([n * c, h * w]) + bias.tile([n]).reshape([n * c, 1])).reshape([n, c, h, w])
 
 
-def transposed_conv_bn(conv: nn.Conv2DTranspose, bn: nn.BatchNorm2D, x: paddle.Tensor) -> paddle.Tensor:
-    """`bn(conv(x))` with BN in inference mode folded into the conv: weight [C_in, C_out, k, k] scaled per output
-    channel by gamma / sqrt(var + eps), bias (b - mean) * that + beta. Equal up to float rounding (~1e-7 relative)."""
-    scale = bn.weight / paddle.sqrt(bn._variance + bn._epsilon)
-    bias = conv.bias if conv.bias is not None else paddle.zeros_like(bn._mean)
-    weight = conv.weight * scale.reshape([1, -1, 1, 1])
-    return F.conv2d_transpose(x, weight, (bias - bn._mean) * scale + bn.bias, stride=conv._stride, padding=conv._padding)
-
-
 class UpConv2D(nn.Conv2DTranspose):
     """x2 transposed conv (kernel k, stride 2, no padding) whose dygraph bias add is `add_channel_bias`.
 
@@ -57,6 +48,10 @@ class UpConv2D(nn.Conv2DTranspose):
         )
 
     def forward(self, x: paddle.Tensor, output_size: Optional[Sequence[int]] = None) -> paddle.Tensor:
+        if output_size is None and not paddle.in_dynamic_mode() and self._out_channels == 1:
+            # Export of the last layer: its one bias value added as a [1] tensor (a scalar broadcast) instead of
+            # Paddle's [1,1,1,1] reshape, which the predictor's oneDNN add runs ~10x slower on the full-size map.
+            return F.conv2d_transpose(x, self.weight, stride=2) + self.bias
         if output_size is not None or not paddle.in_dynamic_mode():
             return super().forward(x, output_size)
         return add_channel_bias(F.conv2d_transpose(x, self.weight, stride=2), self.bias)
@@ -81,13 +76,21 @@ class DBHeadBranch(nn.Layer):
     def tail(self, x: paddle.Tensor) -> paddle.Tensor:
         """Everything after `conv1`, given its output."""
         x = F.relu(self.conv_bn1(x))
-        if paddle.in_dynamic_mode() or self.training:
-            x = self.conv_bn2(self.conv2(x))
-        else:
-            # Export: the predictor's passes leave a BN after a transposed conv unfused (a full-resolution pass of
-            # its own, ~5% of inference); folded into the conv's weight and bias it costs nothing.
-            x = transposed_conv_bn(self.conv2, self.conv_bn2, x)
-        return F.sigmoid(self.conv3(F.relu(x)))
+        x = F.relu(self.conv_bn2(self.conv2(x)))
+        return F.sigmoid(self.conv3(x))
+
+    @paddle.no_grad()
+    def fold_batch_norm(self) -> None:
+        """Fold `conv_bn2` (its inference statistics) into `conv2`'s weight and bias and make it an identity: eval
+        outputs equal to float rounding (~1e-7 relative). For inference copies only (`ocrdet.export`): the
+        predictor's passes leave a BN after a transposed conv unfused, a full-resolution pass of its own."""
+        bn = self.conv_bn2
+        if isinstance(bn, nn.Identity):
+            return
+        scale = bn.weight / paddle.sqrt(bn._variance + bn._epsilon)
+        self.conv2.weight.set_value(self.conv2.weight * scale.reshape([1, -1, 1, 1]))
+        self.conv2.bias.set_value((self.conv2.bias - bn._mean) * scale + bn.bias)
+        self.conv_bn2 = nn.Identity()
 
 
 class DBHead(nn.Layer):
