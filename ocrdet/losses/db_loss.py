@@ -120,7 +120,9 @@ class DBLoss(paddle.nn.Layer):
         maps = predicts["maps"]
         if len(maps.shape) != 4 or maps.shape[1] != 3:
             raise ValueError(f"predicts['maps'] must be [N,3,H,W] (P,T,B), got {list(maps.shape)}")
-        shrink_pred, threshold_pred, binary_pred = maps[:, 0], maps[:, 1], maps[:, 2]
+        # unbind, not three slices: its backward writes the gradient once (a stack), where each slice's backward
+        # fills a full-size zero tensor: ~0.4 vs ~0.17 s per step at 640 x 8, the same gradient exactly.
+        shrink_pred, threshold_pred, binary_pred = paddle.unbind(maps, axis=1)
         shrink_map, shrink_mask = batch["shrink_map"], batch["shrink_mask"]
 
         loss_shrink = self.alpha * balanced_dice_loss(

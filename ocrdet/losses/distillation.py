@@ -123,12 +123,12 @@ class DilaDBLoss(nn.Layer):
         mask = batch["shrink_mask"]
         terms = {}
         for student, teacher in self.pairs:
-            student_maps = _maps(predicts, student)
-            target = self.target(_maps(predicts, teacher)[:, 0]).astype(student_maps.dtype)
+            student_shrink, _, student_binary = paddle.unbind(_maps(predicts, student), axis=1)  # see DBLoss
+            target = self.target(_maps(predicts, teacher)[:, 0]).astype(student_shrink.dtype)
             shrink = self.alpha * balanced_dice_loss(
-                student_maps[:, 0], target, mask, negative_ratio=self.ohem_ratio, eps=self.eps
+                student_shrink, target, mask, negative_ratio=self.ohem_ratio, eps=self.eps
             )
-            binary = dice_loss(student_maps[:, 2], target, mask, eps=self.eps)
+            binary = dice_loss(student_binary, target, mask, eps=self.eps)
             terms[f"dila_db_{student}_{teacher}"] = shrink + binary
         return _with_total(terms)
 
