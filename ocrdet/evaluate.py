@@ -66,33 +66,31 @@ def _predictor_unavailable(cfg: DictConfig) -> str | None:
 
 
 def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, float]:
-    """Export every evaluated (sub-)model into a temporary folder, run it in a oneDNN predictor over the val split
-    with pooled post-processing, and name the metrics as the Trainer does (`precision`, `Student2_hmean`, ...)."""
-    from ocrdet.export import export_inference, load_predictor
-    from ocrdet.inference import PooledEvaluator, predictor_forward
+    """Export every evaluated (sub-)model into a temporary folder, evaluate it with `ocrdet.inference`'s
+    `evaluate_exported` (oneDNN predictor) over the val split, and name the metrics as the Trainer does
+    (`precision`, `Student2_hmean`, ...)."""
+    from ocrdet.export import export_inference
+    from ocrdet.inference import evaluate_exported
 
     dataset = instantiate(cfg.data.val)
     batch_size = cfg.data.eval_batch_size
     batches = limit_batches(math.ceil(len(dataset) / batch_size), cfg.trainer.get("limit_val_batches"))
     indices = range(min(len(dataset), batches * batch_size))
     threads = cfg.trainer.get("cpu_threads") or os.cpu_count() or 1
+    workers = cfg.get("eval_workers", 0)
     metric = next(iter(task.metrics.values()))
     results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="ocrdet-eval-") as tmp, PooledEvaluator(
-        task.postprocess, metric, workers=cfg.get("eval_workers", 0)
-    ) as evaluator:
+    with tempfile.TemporaryDirectory(prefix="ocrdet-eval-") as tmp:
         for i, name in enumerate(task.eval_models):
-            model = task.model if name is None else task.model.submodel(name)
             folder = os.path.join(tmp, str(i))
+            model = task.model if name is None else task.model.submodel(name)
             export_inference(model, os.path.join(folder, "inference"))
-            predictor = load_predictor(folder, threads=threads)
-            result = evaluator.evaluate(predictor_forward(predictor), dataset, indices)
+            result = evaluate_exported(folder, dataset, task.postprocess, metric, threads, workers, indices)
             timing = result.timing
             log.info(
                 "%s: %d images in %.1f s (%.2f images/s; forward %.0f ms/image, post-process+metric %.0f ms/image "
                 "in %d worker(s))", name or "model", timing.images, timing.total, timing.images_per_s,
-                1000 * timing.forward / max(timing.images, 1), 1000 * timing.post / max(timing.images, 1),
-                evaluator.workers,
+                1000 * timing.forward / max(timing.images, 1), 1000 * timing.post / max(timing.images, 1), workers,
             )
             prefix = "" if i == 0 else f"{name}_"
             results.update({f"{prefix}{k}": float(v) for k, v in result.metrics.items()})
