@@ -42,9 +42,10 @@ def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     if not paddle.in_dynamic_mode() and channels % 2 == 0:
         # Static graph (export): a depthwise transposed conv has no oneDNN kernel in the predictor, which then
         # reorders the data around a slow reference kernel. Groups of channels with an identity kernel (each output
-        # is 1 * its source + 0 * the others: the same values) run as oneDNN deconvolutions. Groups of 24 (RSE-FPN's
-        # level width) keep the surrounding convs' NHWC layout, so the adds and concat that follow see one layout
-        # (predictor 1.21-1.31x onnxruntime's time vs 1.24-1.38x with groups of 2; groups of 8 were 4x slower).
+        # is 1 * its source + 0 * the others: the same values for finite inputs) run as oneDNN deconvolutions.
+        # Groups of 24 (RSE-FPN's level width) keep the surrounding convs' NHWC layout, so the adds and concat that
+        # follow see one layout (predictor 1.21-1.31x onnxruntime's time vs 1.24-1.38x with groups of 2; groups of
+        # 8 were 4x slower).
         size = 24 if channels % 24 == 0 else 2
         eye = paddle.eye(size, dtype=x.dtype).reshape([1, size, size, 1, 1])
         kernel = eye.expand([channels // size, size, size, factor, factor]).reshape([channels, size, factor, factor])
