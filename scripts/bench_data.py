@@ -75,22 +75,19 @@ def bench_one_process(pipeline: Pipeline, samples: int, seed: int) -> tuple[floa
     order = np.random.permutation(len(dataset))
     indices = [int(order[i % len(order)]) for i in range(samples + WARMUP_SAMPLES)]
 
-    def deliver(batch_indices: list[int]) -> None:
-        batch = collate_train([dataset[i] for i in batch_indices])
-        to_float({k: paddle.to_tensor(v) for k, v in batch.items()})
+    def deliver(batch_indices: list[int]) -> float:
+        """Load a batch's samples, then collate and convert them; returns the seconds of the latter."""
+        loaded = [dataset[i] for i in batch_indices]
+        t = time.perf_counter()
+        to_float({k: paddle.to_tensor(v) for k, v in collate_train(loaded).items()})
+        return time.perf_counter() - t
 
     deliver(indices[:WARMUP_SAMPLES])
     times.seconds.clear()
     times.calls.clear()
     timed = indices[WARMUP_SAMPLES:]
-    batching = 0.0
     start, start_cpu = time.perf_counter(), time.process_time()
-    for first in range(0, samples, BATCH_SIZE):
-        batch_indices = timed[first:first + BATCH_SIZE]
-        samples_out = [dataset[i] for i in batch_indices]
-        t = time.perf_counter()
-        to_float({k: paddle.to_tensor(v) for k, v in collate_train(samples_out).items()})
-        batching += time.perf_counter() - t
+    batching = sum(deliver(timed[first:first + BATCH_SIZE]) for first in range(0, samples, BATCH_SIZE))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     per_op = times.mean_ms()
     per_op["collate_to_float"] = 1000.0 * batching / samples
