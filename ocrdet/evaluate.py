@@ -18,15 +18,15 @@ import tempfile
 import hydra
 from omegaconf import DictConfig
 
-from ocrdet.utils.setup import quiet_warnings
+from ocrdet.utils.setup import setup_cli
 
-quiet_warnings()
+setup_cli()
 
 import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
@@ -34,6 +34,8 @@ from ocrdet.models.weights import load_for_inference  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
 ENGINES = ("predictor", "dygraph")
+# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config): its model, post-processing and data.
+EVAL_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "loss", "task", "postprocess", "data")
 
 
 def run_eval(cfg: DictConfig) -> dict[str, float]:
@@ -99,7 +101,7 @@ def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, flo
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    metrics = run_eval(cfg)
+    metrics = run_on_weights(cfg, EVAL_RUN_KEYS, run_eval)
     print(f"precision={metrics['precision']:.6f} recall={metrics['recall']:.6f} hmean={metrics['hmean']:.6f}")
     return metrics["hmean"]
 

@@ -18,13 +18,13 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from ocrdet.utils.setup import quiet_warnings
+from ocrdet.utils.setup import setup_cli
 
-quiet_warnings()
+setup_cli()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
@@ -36,6 +36,8 @@ log = logging.getLogger("ocrdet.predict")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
+# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config); the resize stays inference's (`transforms`).
+PREDICT_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "postprocess")
 
 # An NCHW float32 batch -> shrink-probability maps [N,1,H,W]
 
@@ -191,7 +193,7 @@ def _progress(done: int, total: int, start: float, refresh_rate: int) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    print(f"results: {run_predict(cfg)}")
+    print(f"results: {run_on_weights(cfg, PREDICT_RUN_KEYS, run_predict)}")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from ocrdet.engine.callbacks.base import Callback
 from ocrdet.engine.loggers.mlflow import MLflowLogger, get_or_create_experiment, mlflow_client
@@ -125,6 +126,50 @@ def _create_parent_run(tracking_uri: str | None, experiment_name: str, sweep_dir
     return run_id
 
 
+# Keys that say how Hydra builds an object, not a setting; and top-level keys that differ for every run (paths,
+# the logger's own run name/id, what was resumed): the latter are tags, never params.
+INSTANTIATE_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
+PER_RUN_KEYS = frozenset({"paths", "logger", "resume", "hydra"})
+_REFERENCE = re.compile(r"^\$\{[^${}:]+\}$")  # `${a.b}`: a copy of another key, no resolver, no text around it
+
+
+def config_params(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, str]:
+    """The run's settings as MLflow params, each value once: keys as in the config (`neck.out_channels`),
+    resolved; interpolation copies (`model.neck: ${neck}`, `trainer.seed: ${seed}`) and values built from the
+    run's paths are left out, as are Hydra's instantiation keys and the per-run top-level keys. The chosen
+    groups come first as `groups.<group>` (e.g. `groups.neck=db_fpn`), the one place that says which class."""
+    params = {f"groups.{group}": str(choice) for group, choice in (choices or {}).items()}
+
+    def walk(node: DictConfig | ListConfig, prefix: str) -> None:
+        for key in node.keys():
+            if key in INSTANTIATE_KEYS or (not prefix and key in PER_RUN_KEYS):
+                continue
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if OmegaConf.is_interpolation(node, key):
+                raw = str(node._get_node(key)._value())
+                if _REFERENCE.match(raw) or "paths." in raw or "hydra:" in raw or "ocrdet.cwd" in raw:
+                    continue
+            value = node._get_node(key)
+            if isinstance(value, DictConfig) and not OmegaConf.is_interpolation(node, key):
+                walk(value, name)
+            elif isinstance(value, ListConfig) and _all_references(value):
+                continue  # e.g. crop.size: [${data.crop_size}, ${data.crop_size}]
+            elif isinstance(value, (DictConfig, ListConfig)):
+                params[name] = str(OmegaConf.to_container(value, resolve=True))
+            else:
+                params[name] = str(node[key])
+
+    walk(cfg, "")
+    return params
+
+
+def _all_references(items: ListConfig) -> bool:
+    return len(items) > 0 and all(
+        OmegaConf.is_interpolation(items, i) and _REFERENCE.match(str(items._get_node(i)._value()))
+        for i in range(len(items))
+    )
+
+
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -170,10 +215,41 @@ def _swept_keys(multirun_yaml: Path) -> set[str]:
     return {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
-def close_parent_run(tracking_uri: str | None, parent_id: str) -> None:
-    """Mark the parent finished as of now: no single job knows when the last one ends, so each finishing job moves
-    the parent's end time forward (its status reads FINISHED once any child has finished)."""
-    mlflow_client(tracking_uri).set_terminated(parent_id, status="FINISHED")
+def close_parent_run(tracking_uri: str | None, parent_id: str, monitor: str | None = None, mode: str = "max") -> None:
+    """Summarise the sweep on its parent run and mark it finished as of now. No single job knows when the last one
+    ends, so each finishing job rewrites the summary over the children so far: the best child's `monitor` value
+    (logged on the parent under the same key, so a collapsed sweep charts it) and tags naming that child."""
+    client = mlflow_client(tracking_uri)
+    if monitor:
+        children = child_runs(client, parent_id)
+        best = best_run(client, children, monitor, mode)
+        if best is not None:
+            run, value = best
+            client.log_metric(parent_id, monitor, value, step=len(children))
+            for key, tag in (("run_id", run.info.run_id), ("run_name", run.info.run_name),
+                             ("job_num", run.data.tags.get(JOB_NUM_TAG, ""))):
+                client.set_tag(parent_id, f"ocrdet.best_child.{key}", tag)
+    client.set_terminated(parent_id, status="FINISHED")
+
+
+def child_runs(client: Any, parent_id: str) -> list[Any]:
+    """The runs nested under `parent_id` (MLflow's parent tag)."""
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    return client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'", max_results=10000)
+
+
+def best_run(client: Any, runs: list[Any], monitor: str, mode: str = "max") -> tuple[Any, float] | None:
+    """Of `runs`, the one with the best `monitor` value over its whole history, and that value; ties go to the
+    lowest job number (the first of equals, as Hydra numbers the jobs)."""
+    pick = max if mode == "max" else min
+    scored = []
+    for run in sorted(runs, key=lambda r: int(r.data.tags.get(JOB_NUM_TAG, 0))):
+        history = [m.value for m in client.get_metric_history(run.info.run_id, monitor)]
+        if history:
+            scored.append((run, pick(history)))
+    if not scored:
+        return None
+    return pick(scored, key=lambda item: item[1])
 
 
 class ThroughputMonitor(Callback):
@@ -211,8 +287,9 @@ class ThroughputMonitor(Callback):
 
 
 class RunArtifacts(Callback):
-    """At the end of fit, attach to the MLflow run: the best weights, `num_images` validation images with ground
-    truth (green, don't-care grey) and the final model's predictions (red), and a loss/hmean/lr curve image."""
+    """After each evaluation, `num_images` validation images with ground truth (green, don't-care grey) and the
+    model's detections at that step (red) under `val_images/step_<N>/`; at the end of fit, the best weights and a
+    loss/hmean/lr curve image."""
 
     def __init__(self, logger: MLflowLogger, run_dir: str | Path, val_dataset: Any = None, num_images: int = 3) -> None:
         self.logger = logger
@@ -223,16 +300,19 @@ class RunArtifacts(Callback):
     def on_fit_end(self, trainer: Trainer, module: TrainModule) -> None:
         # The model and checkpoints are already saved: a failure here (a full disk, a store hiccup) is reported but
         # must not turn a finished training into a failed run.
-        steps = (
-            ("best weights", lambda: self._log_best_weights(trainer)),
-            ("validation images", lambda: self._log_val_images(module)),
-            ("curves", self._log_curves),
-        )
-        for what, step in steps:
-            try:
-                step()
-            except Exception:
-                log.warning("could not log the %s to MLflow", what, exc_info=True)
+        self._try("best weights", lambda: self._log_best_weights(trainer))
+        self._try("curves", self._log_curves)
+
+    def on_validation_end(self, trainer: Trainer, module: TrainModule) -> None:
+        if trainer.is_global_zero:
+            self._try("validation images", lambda: self._log_val_images(module, trainer.global_step))
+
+    @staticmethod
+    def _try(what: str, step: Any) -> None:
+        try:
+            step()
+        except Exception:
+            log.warning("could not log the %s to MLflow", what, exc_info=True)
 
     def _log_best_weights(self, trainer: Trainer) -> None:
         checkpoint = trainer.checkpoint_callback
@@ -241,16 +321,16 @@ class RunArtifacts(Callback):
         if best.is_file():
             self.logger.log_artifact(str(best), "checkpoints")
 
-    def _log_val_images(self, module: DetectionTask) -> None:
+    def _log_val_images(self, module: DetectionTask, step: int) -> None:
         if self.val_dataset is None or self.num_images <= 0:
             return
-        out_dir = self.run_dir / "val_images"
+        out_dir = self.run_dir / "val_images" / f"step_{step}"
         count = min(self.num_images, len(self.val_dataset))
         for index in range(count):
             image = render_validation_sample(module, self.val_dataset, index)
             save_image(out_dir / f"val_{index}.png", image)
         if count:
-            self.logger.log_artifacts(str(out_dir), "val_images")
+            self.logger.log_artifacts(str(out_dir), f"val_images/step_{step}")
 
     def _log_curves(self) -> None:
         keys = self.logger.metric_keys()

@@ -9,18 +9,18 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ocrdet.utils.setup import quiet_warnings
+from ocrdet.utils.setup import setup_cli
 
-quiet_warnings()
+setup_cli()
 
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, check_types  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
-from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
+from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, config_params, join_sweep  # noqa: E402
 
 log = logging.getLogger("ocrdet.train")
 
@@ -58,6 +58,9 @@ def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
 def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
     run_dir = Path(cfg.paths.output_dir)
+    choices = _group_choices()
+    # before anything is built: Hydra's instantiate resolves interpolations of the nodes it builds in place
+    params = config_params(cfg, choices)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
     apply_finetune(task.model, cfg.get("finetune"))
@@ -69,8 +72,11 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg, logger)
     trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
     if trainer.is_global_zero and logger is not None:
-        logger.log_hyperparams(trainer.hyper_parameters)
-        logger.set_tags({**_group_choices(), "ocrdet.run_dir": str(run_dir.resolve())})
+        logger.log_hyperparams(params)
+        tags = {**choices, "ocrdet.run_dir": str(run_dir.resolve())}
+        if resume is not None:
+            tags["ocrdet.resumed_from"] = str(resume.resolve())
+        logger.set_tags(tags)
         config_file = run_dir / ".hydra" / "config.yaml"
         if config_file.is_file():
             logger.log_artifact(str(config_file), "config")
@@ -98,13 +104,16 @@ def _group_choices() -> dict[str, str]:
 def main(cfg: DictConfig) -> float | None:
     """Train; return the monitored metric (what a sweeper optimises). In a `--multirun` the job's MLflow run
     becomes a child of the sweep's parent run."""
+    check_types(cfg)
     parent_run_id = join_sweep(cfg)
     several_ranks = int(cfg.trainer.devices) * int(cfg.trainer.get("nnodes", 1)) > 1
     # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.launch)
     metrics = launch(cfg) if several_ranks and not is_worker() else run_train(cfg)
+    checkpoint = cfg.callbacks.get("model_checkpoint") if cfg.get("callbacks") else None
+    monitor = checkpoint.get("monitor") if checkpoint else None
     if parent_run_id is not None:
-        close_parent_run(cfg.logger.mlflow.tracking_uri, parent_run_id)
-    monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None
+        mode = checkpoint.get("mode", "max") if checkpoint else "max"
+        close_parent_run(cfg.logger.mlflow.tracking_uri, parent_run_id, monitor, mode)
     return metrics.get(monitor) if monitor else None
 
 

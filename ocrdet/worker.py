@@ -8,9 +8,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ocrdet.utils.setup import quiet_warnings
+from ocrdet.utils.setup import setup_cli
 
-quiet_warnings()
+setup_cli()
 
 from ocrdet.engine.distributed import rank  # noqa: E402
 from ocrdet.launch import METRICS_FILE  # noqa: E402

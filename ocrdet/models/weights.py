@@ -69,6 +69,10 @@ def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
     return report
 
 
+class ModelMismatchError(ValueError):
+    """The weights file holds another architecture than the configured model."""
+
+
 def load_for_inference(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
     """`load_pretrained` for eval, export and prediction: every tensor the shrink branch needs must load.
 
@@ -78,7 +82,7 @@ def load_for_inference(model: nn.Layer, path: str, prefix: str = "") -> LoadRepo
     report = load_pretrained(model, path, prefix=prefix)
     needed = [k for k in report.missing if ".thresh." not in f".{k}"]
     if needed or report.mismatched:
-        raise ValueError(
+        raise ModelMismatchError(
             f"{report.path}: does not fit the configured model ({len(needed)} missing, {len(report.mismatched)} "
             f"shape mismatches, e.g. {(needed or report.mismatched)[:3]}); check distill_mode, the backbone/neck/head "
             "groups or weights_prefix"

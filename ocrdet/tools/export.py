@@ -12,17 +12,19 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ocrdet.utils.setup import quiet_warnings
+from ocrdet.utils.setup import setup_cli
 
-quiet_warnings()
+setup_cli()
 
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.export import export_inference  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
 
 log = logging.getLogger("ocrdet.export")
+# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config): its architecture and post-processing.
+EXPORT_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "postprocess")
 
 
 def run_export(cfg: DictConfig) -> list[str]:
@@ -71,7 +73,7 @@ def _translate_output_flag(argv: Sequence[str]) -> list[str]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
-    run_export(cfg)
+    run_on_weights(cfg, EXPORT_RUN_KEYS, run_export)
 
 
 def main() -> None:

@@ -14,3 +14,18 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", message="There are some unused values in state_dict")
     # MLflow announces its SQLite schema set-up (new store, every sweep job) at INFO level; errors still show.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
+def setup_cli() -> None:
+    """`quiet_warnings`, then import Paddle and drop the handler its import puts on the root logger
+    (`paddle.distributed.utils.log_utils`): Hydra sets up the command's own logging, and with Paddle's handler
+    beside it every line of `--info` (and any log line before a job starts) was printed twice."""
+    quiet_warnings()
+    root = logging.getLogger()
+    before = list(root.handlers)
+    import paddle  # noqa: F401
+    import paddle.distributed  # noqa: F401
+
+    for handler in root.handlers[:]:
+        if handler not in before:
+            root.removeHandler(handler)

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -31,12 +35,14 @@ class MLflowLogger(Logger):
     ) -> None:
         self.client = mlflow_client(tracking_uri)
         self.tracking_uri = self.client.tracking_uri
+        artifact_location = artifact_location or default_artifact_location(self.tracking_uri)
         self.experiment_id = get_or_create_experiment(self.client, experiment_name, artifact_location)
         if run_id:  # a resumed job continues its run
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
         else:
-            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {}))
+            run_tags = {**source_tags(), **dict(tags or {})}
+            run = self.client.create_run(self.experiment_id, run_name=run_name or random_run_name(), tags=run_tags)
             self.run_id = run.info.run_id
         log.info("MLflow run %s in %s", self.run_id, self.tracking_uri)
 
@@ -80,6 +86,53 @@ class MLflowLogger(Logger):
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "tracking_uri": self.tracking_uri}
+
+
+def random_run_name() -> str:
+    """An MLflow-style name (`adjective-noun-123`) drawn from the OS's entropy: MLflow draws its own from Python's
+    global `random`, which the run has seeded, so every run would get the same name."""
+    from mlflow.utils.name_utils import _GENERATOR_NOUNS, _GENERATOR_PREDICATES
+
+    rng = random.SystemRandom()
+    return f"{rng.choice(_GENERATOR_PREDICATES)}-{rng.choice(_GENERATOR_NOUNS)}-{rng.randrange(1000)}"
+
+
+def source_tags() -> dict[str, str]:
+    """What Lightning's MLFlowLogger records about the code: MLflow's context tags (user, source name and type, and
+    the git commit when the entry point sits in a repository), completed with the commit and a dirty flag of the
+    repository holding this package (an installed entry point lives in a venv, not beside the code)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    tags = dict(resolve_tags({}))
+    tags["mlflow.source.name"] = os.path.basename(sys.argv[0]) or tags.get("mlflow.source.name", "")
+    commit, dirty = _git_state(Path(__file__).resolve().parent)
+    if commit:
+        tags.setdefault("mlflow.source.git.commit", commit)
+        tags["ocrdet.git.dirty"] = str(dirty).lower()
+    return tags
+
+
+def _git_state(folder: Path) -> tuple[str | None, bool]:
+    """(HEAD commit, uncommitted changes?) of the repository containing `folder`; (None, False) outside one."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    return commit, dirty
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a local SQLite store go beside it (`<store dir>/mlartifacts`), not to MLflow's `./mlruns` in
+    whatever directory the command ran; a server or other store keeps its own default."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
 
 
 def mlflow_client(tracking_uri: str | None = None) -> "MlflowClient":
