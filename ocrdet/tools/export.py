@@ -87,7 +87,8 @@ def run_export(cfg: DictConfig) -> list[str]:
         if verify:
             figures = verify_export(layer, folder, cfg)
             written.append(str(folder / VERIFY_FILE))
-            print(f"verified {folder}: " + "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k != "images"))
+            scores = "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k == "dygraph" or k.startswith("exported"))
+            print(f"verified {folder} on {figures['images']} validation images: {scores}")
         print(f"PaddleOCR 3.x: {paddleocr_call(settings, folder)}")
     return written
 

@@ -1,0 +1,66 @@
+"""Export verification: the export scored with its inference.yml against the dygraph model with the validation
+config, on the released student and a few synthetic validation images (128 px)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ocrdet.config import compose_config
+from tests.conftest import shared_path
+from tests.deploy.test_export import ROOT, cli_env
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+VAL = ["data=synthetic", "data.val.num_samples=4", "data.num_workers=0"]
+
+
+def test_default_export_records_equal_figures(tmp_path) -> None:
+    from ocrdet.tools.export import run_export
+
+    weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
+    cfg = compose_config("export", [f"weights={weights}", f"output_dir={tmp_path}", *VAL])
+    written = run_export(cfg)
+    assert str(tmp_path / "verification.json") in written
+    figures = json.loads((tmp_path / "verification.json").read_text())
+    assert figures["images"] == 4
+    assert figures["settings_differences"] == []
+    assert figures["exported (paddle)"] == figures["dygraph"]
+    assert figures["dygraph"]["hmean"] > 0.5  # words found: the equality is not between two empty results
+
+
+def test_export_with_another_resize_than_validation_fails_naming_it(tmp_path) -> None:
+    weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
+    done = subprocess.run(
+        [sys.executable, "-m", "ocrdet.tools.export", f"weights={weights}", "-o", str(tmp_path / "model"), *VAL,
+         "deploy_resize.limit_side_len=32", "deploy_resize.limit_type=max", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "does not score what the trained model scores on 4 validation images" in output
+    assert "inference.yml differs from the validation config in: resize.limit_side_len: 32 vs 128; " \
+           "resize.limit_type: 'max' vs 'min' (recorded vs validated)" in output  # fmt: skip
+    figures = json.loads((tmp_path / "model" / "verification.json").read_text())
+    assert figures["exported (paddle)"] != figures["dygraph"]
+
+
+def test_verification_figures_go_to_the_training_run(tmp_path) -> None:
+    """Exporting a run dir adds the verified figures and verification.json to the MLflow run that trained it."""
+    from mlflow.tracking import MlflowClient
+
+    from ocrdet.tools.export import run_export
+    from ocrdet.train import run_train
+    from tests.integration.conftest import TINY
+
+    store = [f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db", "logger.mlflow.experiment_name=test"]
+    train_cfg = compose_config("train", [*TINY, *store], output_dir=tmp_path / "run")
+    run_train(train_cfg)
+    tiny_val = ["data=synthetic", "data.val.num_samples=2", "data.val.image_size=64"]
+    run_export(compose_config("export", [f"weights={tmp_path / 'run'}", f"output_dir={tmp_path / 'model'}", *tiny_val]))
+    figures = json.loads((tmp_path / "model" / "verification.json").read_text())
+    client = MlflowClient(train_cfg.logger.mlflow.tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert run.data.metrics["export/paddle_hmean"] == figures["exported (paddle)"]["hmean"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "export")] == ["export/verification.json"]
