@@ -120,3 +120,18 @@ def test_inference_model_gives_the_same_results(inputs):
     exported = predict(root, root / "export", "exported", ["draw=false"])
     assert exported == dygraph
     assert not list((root / "exported").glob("det_res_*"))
+
+
+def test_results_file_reads_back_as_a_label_file(inputs):
+    """det_results.txt is a PaddleOCR det label file without transcriptions: read back, it gives the same images and
+    polygons (so it can serve as pseudo-labels: data=paddleocr_label)."""
+    from ocrdet.data.labels import read_paddleocr_label_file
+
+    root, _ = inputs
+    predict(root, root / "student.pdparams", "roundtrip", ["draw=false"])
+    lines = read_paddleocr_label_file(root / "roundtrip" / "det_results.txt")
+    assert [line.image_paths for line in lines] == [["a.png"], ["b.jpg"]]
+    for line in lines:
+        expected = [region["points"] for region in EXPECTED[line.image_paths[0]]]
+        assert line.annotation.polys.tolist() == expected
+        assert line.annotation.texts == [""] and not line.annotation.ignore_tags.any()
