@@ -9,7 +9,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import hydra
 from hydra.utils import instantiate
@@ -80,16 +80,20 @@ def run_export(cfg: DictConfig) -> list[str]:
     verify = cfg.get("data") is not None if cfg.get("verify") is None else bool(cfg.verify)
     written = []
     for folder, layer in targets.items():
-        written += _export_atomically(layer, folder, settings, onnx=cfg.format == "onnx")
-    for path in written:
-        print(f"wrote {path}")
-    for folder, layer in targets.items():
+        check = (lambda staging, layer=layer: verify_export(layer, staging, cfg)) if verify else None
+        try:
+            files = _export_atomically(layer, folder, settings, onnx=cfg.format == "onnx", check=check)
+        except ExportVerificationError as error:
+            raise ExportVerificationError(f"{folder}: {error}") from None
+        for path in files:
+            print(f"wrote {path}")
         if verify:
-            figures = verify_export(layer, folder, cfg)
-            written.append(str(folder / VERIFY_FILE))
+            figures = json.loads((folder / VERIFY_FILE).read_text(encoding="utf-8"))
             scores = "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k == "dygraph" or k.startswith("exported"))
             print(f"verified {folder} on {figures['images']} validation images: {scores}")
+            _log_to_mlflow(cfg, folder, figures)
         print(f"PaddleOCR 3.x: {paddleocr_call(settings, folder)}")
+        written += files
     return written
 
 
@@ -97,15 +101,24 @@ def _phr(metrics: dict[str, float]) -> str:
     return f"P/R/H {metrics['precision']:.6f}/{metrics['recall']:.6f}/{metrics['hmean']:.6f}"
 
 
-def _export_atomically(model: Any, folder: Path, settings: InferenceSettings, onnx: bool) -> list[str]:
-    """Write every file into a temporary folder, then rename each into place: a kill mid-export leaves the previous
-    model files intact (never a new graph beside old weights), and the settings only arrive with their model."""
+def _export_atomically(
+    model: Any, folder: Path, settings: InferenceSettings, onnx: bool,
+    check: Callable[[Path], dict[str, Any]] | None = None,
+) -> list[str]:  # fmt: skip
+    """Write every file into a temporary folder, verify them there (`check` returns the figures or raises), then
+    rename each into place: a kill mid-export or a failed check leaves the previous model files intact (never a new
+    graph beside old weights), and the settings only arrive with their model."""
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as staging:
-        staged = [Path(p) for p in export_inference(model, str(Path(staging) / "inference"))]
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as staging_dir:
+        staging = Path(staging_dir)
+        staged = [Path(p) for p in export_inference(model, str(staging / "inference"))]
         if onnx:
-            staged.append(convert_to_onnx(staging, Path(staging) / ONNX_FILE))
-        staged.append(write_settings(Path(staging) / SETTINGS_FILE, settings))
+            staged.append(convert_to_onnx(staging, staging / ONNX_FILE))
+        staged.append(write_settings(staging / SETTINGS_FILE, settings))
+        if check is not None:
+            figures = check(staging)
+            staged.append(staging / VERIFY_FILE)
+            staged[-1].write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         final = []
         for path in staged:
             target = folder / path.name
@@ -128,9 +141,8 @@ def _score(forward: MapFn, cfg: DictConfig, settings: InferenceSettings | None, 
 
 def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
     """Score the export in `folder` (each engine written) with its inference.yml and the dygraph `layer` with the
-    validation config on the same val images; write the figures to `<folder>/verification.json` (and the training
-    run's MLflow record when `weights` is a run dir); raise ExportVerificationError naming the settings that differ
-    when the figures differ beyond float noise."""
+    validation config on the same val images; return the figures, or raise ExportVerificationError naming the
+    settings that differ when the figures differ beyond float noise."""
     if cfg.get("data") is None or cfg.data.get("val") is None:
         raise ValueError("verify=true needs a validation set: data=<set> with a val split")
     from ocrdet.deploy import find_exported
@@ -151,14 +163,12 @@ def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
             failures.append(f"{exported.kind}: {_phr(result.metrics)} vs dygraph {_phr(reference.metrics)} "
                             f"({gap} boxes apart)")  # fmt: skip
     figures["settings_differences"] = changed
-    (folder / VERIFY_FILE).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    _log_to_mlflow(cfg, folder, figures)
     if failures:
         why = (f"{SETTINGS_FILE} differs from the validation config in: {'; '.join(changed)} (recorded vs validated)"
                if changed else "no setting differs: the exported graph computes something else than the model")  # fmt: skip
         raise ExportVerificationError(
-            f"{folder}: the export does not score what the trained model scores on {figures['images']} validation "
-            f"images: {'; '.join(failures)}. {why}. Figures in {folder / VERIFY_FILE}"
+            f"the export does not score what the trained model scores on {figures['images']} validation images: "
+            f"{'; '.join(failures)}. {why}. Nothing was written (verify=false exports without the check)"
         )
     return figures
 
