@@ -299,10 +299,18 @@ def convert_to_onnx(model_dir: str | Path, out_file: str | Path, opset: int = ON
         raise FileNotFoundError(f"{model_dir}: no inference.json/.pdmodel to convert")
     # No Python-side optimizer: polygraphy (the default) pip-installs missing modules at run time, and 2.1.0 asks
     # onnxoptimizer for a pass it does not have. onnxruntime folds constants itself when it loads the model.
-    paddle2onnx.export(
-        str(graph), str(model_dir / "inference.pdiparams"), str(out_file), opset_version=opset,
-        enable_onnx_checker=True, optimize_tool="none",
-    )  # fmt: skip
+    from paddle2onnx.utils import logging as p2o_logging
+
+    level, p2o_logging.log_level = p2o_logging.log_level, 1  # its INFO lines name our staging folder; keep warnings
+    try:
+        paddle2onnx.export(
+            str(graph), str(model_dir / "inference.pdiparams"), str(out_file), opset_version=opset,
+            enable_onnx_checker=True, optimize_tool="none",
+        )  # fmt: skip
+    except SystemExit:  # paddle2onnx logs a conversion error and exits the process
+        raise RuntimeError(f"paddle2onnx could not convert {graph} (its log above says why)") from None
+    finally:
+        p2o_logging.log_level = level
     if not out_file.is_file() or out_file.stat().st_size == 0:
         raise RuntimeError(f"paddle2onnx wrote no {out_file} from {graph} (its log above says why)")
     return out_file
