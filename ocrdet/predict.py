@@ -125,6 +125,27 @@ def _transform_ops(cfg: DictConfig) -> list[Callable]:
     return [op for op in ops.values() if op is not None]
 
 
+def detect(
+    image: bytes, ops: Sequence[Callable], map_fn: MapFn, postprocess: Callable, name: str = "image"
+) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """One encoded image through the eval transforms `ops`, the network and the post-processing, with predict_det's
+    post-filter: (the decoded BGR image, the int32 boxes or polygons in its coordinates)."""
+    data: dict | None = {"image": image}
+    source = None
+    for op in ops:
+        data = op(data)
+        if data is None:
+            raise ValueError(f"{name}: not a readable image")
+        if isinstance(op, DecodeImage):
+            source = data["image"]  # the decoded BGR image, to draw on (later ops make new arrays)
+    height, width = int(data["shape"][0]), int(data["shape"][1])
+    maps = map_fn(np.asarray(data["image"], dtype=np.float32)[None])
+    boxes = postprocess(maps, np.asarray(data["shape"])[None])[0]["points"]
+    if postprocess.box_type == "quad":
+        return source, filter_boxes(boxes, height, width)
+    return source, clip_polygons(boxes, height, width)
+
+
 def run_predict(cfg: DictConfig, explicit: Collection[str] | None = None) -> Path:
     """Detect text in every image of `cfg.input`; returns the results file. `explicit`: the override keys given on
     the command line, which an export's inference.yml does not replace (default: the running Hydra job's)."""
@@ -151,21 +172,7 @@ def run_predict(cfg: DictConfig, explicit: Collection[str] | None = None) -> Pat
     start = time.perf_counter()
     with results.open("w", encoding="utf-8") as handle:
         for done, image_path in enumerate(images, start=1):
-            data: dict | None = {"image": image_path.read_bytes()}
-            source = None
-            for op in ops:
-                data = op(data)
-                if data is None:
-                    raise ValueError(f"{image_path}: not a readable image")
-                if isinstance(op, DecodeImage):
-                    source = data["image"]  # the decoded BGR image, to draw on (later ops make new arrays)
-            source_h, source_w = int(data["shape"][0]), int(data["shape"][1])
-            maps = map_fn(np.asarray(data["image"], dtype=np.float32)[None])
-            boxes = postprocess(maps, np.asarray(data["shape"])[None])[0]["points"]
-            if postprocess.box_type == "quad":
-                boxes = filter_boxes(boxes, source_h, source_w)
-            else:
-                boxes = clip_polygons(boxes, source_h, source_w)
+            source, boxes = detect(image_path.read_bytes(), ops, map_fn, postprocess, str(image_path))
             handle.write(format_label_line(image_path.name, boxes) + "\n")
             if cfg.draw and source is not None:
                 save_image(out_dir / f"det_res_{image_path.name}", draw_detections(source, boxes))

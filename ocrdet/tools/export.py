@@ -39,6 +39,7 @@ from ocrdet.export import export_inference  # noqa: E402
 from ocrdet.inference import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
+from ocrdet.tracking import find_training_run  # noqa: E402
 
 log = logging.getLogger("ocrdet.export")
 VERIFY_FILE = "verification.json"
@@ -87,11 +88,18 @@ def run_export(cfg: DictConfig) -> list[str]:
             raise ExportVerificationError(f"{folder}: {error}") from None
         for path in files:
             print(f"wrote {path}")
+        run = find_training_run(cfg.weights)
         if verify:
             figures = json.loads((folder / VERIFY_FILE).read_text(encoding="utf-8"))
             scores = "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k == "dygraph" or k.startswith("exported"))
             print(f"verified {folder} on {figures['images']} validation images: {scores}")
-            _log_to_mlflow(cfg, folder, figures)
+            if run is not None:
+                _log_figures(*run, folder, figures)
+        if run is not None and cfg.get("mlflow_model", True):
+            from ocrdet.serving import MODEL_NAME, log_export_model
+
+            uri = log_export_model(folder, *run, MODEL_NAME if len(targets) == 1 else f"{MODEL_NAME}_{folder.name}")
+            print(f"MLflow model: {uri} (serve: mlflow models serve -m {uri} --env-manager local)")
         print(f"PaddleOCR 3.x: {paddleocr_call(settings, folder)}")
         written += files
     return written
@@ -173,18 +181,13 @@ def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
     return figures
 
 
-def _log_to_mlflow(cfg: DictConfig, folder: Path, figures: dict[str, Any]) -> None:
-    """Add the verification figures to the MLflow run that trained `weights`, when `weights` lies in a run dir."""
-    from ocrdet.tracking import find_training_run
-
-    found = find_training_run(cfg.weights)
-    if found is None:
-        return
-    client, run_id = found
-    metrics = {f"export/{k.split(' ')[-1].strip('()')}_{m}": v for k, vals in figures.items()
-               if k.startswith("exported") for m, v in vals.items()}  # fmt: skip
-    for name, value in metrics.items():
-        client.log_metric(run_id, name, float(value))
+def _log_figures(client: Any, run_id: str, folder: Path, figures: dict[str, Any]) -> None:
+    """Add the verification figures (`export/paddle_hmean`, ...) and the file to the MLflow run that trained them."""
+    for key, values in figures.items():
+        if key.startswith("exported"):
+            engine = key.split("(")[-1].rstrip(")")
+            for name, value in values.items():
+                client.log_metric(run_id, f"export/{engine}_{name}", float(value))
     client.log_artifact(run_id, str(folder / VERIFY_FILE), "export")
     log.info("verification figures logged to MLflow run %s", run_id)
 

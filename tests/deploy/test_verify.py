@@ -45,22 +45,3 @@ def test_export_with_another_resize_than_validation_fails_naming_it(tmp_path) ->
            "resize.limit_type: 'max' vs 'min' (recorded vs validated). Nothing was written" in output  # fmt: skip
     assert [p.name for p in (tmp_path / "model").iterdir()] == []  # the unverified export never replaced anything
 
-
-def test_verification_figures_go_to_the_training_run(tmp_path) -> None:
-    """Exporting a run dir adds the verified figures and verification.json to the MLflow run that trained it."""
-    from mlflow.tracking import MlflowClient
-
-    from ocrdet.tools.export import run_export
-    from ocrdet.train import run_train
-    from tests.integration.conftest import TINY
-
-    store = [f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db", "logger.mlflow.experiment_name=test"]
-    train_cfg = compose_config("train", [*TINY, *store], output_dir=tmp_path / "run")
-    run_train(train_cfg)
-    tiny_val = ["data=synthetic", "data.val.num_samples=2", "data.val.image_size=64"]
-    run_export(compose_config("export", [f"weights={tmp_path / 'run'}", f"output_dir={tmp_path / 'model'}", *tiny_val]))
-    figures = json.loads((tmp_path / "model" / "verification.json").read_text())
-    client = MlflowClient(train_cfg.logger.mlflow.tracking_uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
-    assert run.data.metrics["export/paddle_hmean"] == figures["exported (paddle)"]["hmean"]
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "export")] == ["export/verification.json"]
