@@ -11,7 +11,7 @@ This module imports no Paddle at the top: reading settings and running onnxrunti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Dict, List, Mapping, Optional
 
@@ -46,7 +46,6 @@ class InferenceSettings:
     resize: Dict[str, Any]
     normalize: Dict[str, Any]
     postprocess: Dict[str, Any]
-    extra: Dict[str, Any] = field(default_factory=dict)  # ocrdet's own notes (what it was verified with)
 
     def flat(self) -> Dict[str, Any]:
         """`resize.limit_type`-style keys, the names used in messages and in configs."""
@@ -122,8 +121,6 @@ def write_settings(path: str | Path, settings: InferenceSettings) -> Path:
         },
         "PostProcess": {"name": "DBPostProcess", **settings.postprocess},
     }
-    if settings.extra:
-        document["Ocrdet"] = settings.extra
     path = Path(path)
     path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -165,7 +162,7 @@ def read_settings(path: str | Path) -> InferenceSettings:
                 "use_dilation": False, "score_mode": "fast", "box_type": "quad"}  # fmt: skip
     postprocess = {k: post.get(k, default) for k, default in defaults.items()}
     model_name = str((document.get("Global") or {}).get("model_name", ""))
-    return InferenceSettings(model_name, resize, normalize, postprocess, dict(document.get("Ocrdet") or {}))
+    return InferenceSettings(model_name, resize, normalize, postprocess)
 
 
 def differences(recorded: InferenceSettings, other: InferenceSettings) -> List[str]:
@@ -293,10 +290,10 @@ def convert_to_onnx(model_dir: str | Path, out_file: str | Path, opset: int = ON
     """Convert the Paddle inference model in `model_dir` to ONNX with paddle2onnx; raise if it wrote nothing."""
     import paddle2onnx
 
-    model_dir, out_file = Path(model_dir), Path(out_file)
-    graph = next((model_dir / f"inference{s}" for s in GRAPH_SUFFIXES if (model_dir / f"inference{s}").is_file()), None)
-    if graph is None:
-        raise FileNotFoundError(f"{model_dir}: no inference.json/.pdmodel to convert")
+    from ocrdet.export import graph_file
+
+    out_file = Path(out_file)
+    graph = Path(graph_file(str(model_dir)))
     # No Python-side optimizer: polygraphy (the default) pip-installs missing modules at run time, and 2.1.0 asks
     # onnxoptimizer for a pass it does not have. onnxruntime folds constants itself when it loads the model.
     from paddle2onnx.utils import logging as p2o_logging
@@ -304,7 +301,7 @@ def convert_to_onnx(model_dir: str | Path, out_file: str | Path, opset: int = ON
     level, p2o_logging.log_level = p2o_logging.log_level, 1  # its INFO lines name our staging folder; keep warnings
     try:
         paddle2onnx.export(
-            str(graph), str(model_dir / "inference.pdiparams"), str(out_file), opset_version=opset,
+            str(graph), str(graph.with_suffix(".pdiparams")), str(out_file), opset_version=opset,
             enable_onnx_checker=True, optimize_tool="none",
         )  # fmt: skip
     except SystemExit:  # paddle2onnx logs a conversion error and exits the process
