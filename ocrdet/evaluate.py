@@ -1,6 +1,8 @@
 """`ocrdet-eval`: evaluate weights on the configured data set's validation split.
 
-`weights=` takes a PaddleOCR-layout `.pdparams`, a checkpoint prefix, or a run directory (its best checkpoint).
+`weights=` takes a PaddleOCR-layout `.pdparams`, a checkpoint prefix, or a run directory (its best checkpoint); or an
+export (an `ocrdet-export` dir, run by paddle.inference, or its `model.onnx`, run by onnxruntime), evaluated with the
+resize, normalisation and post-processing of its `inference.yml` except keys given on the command line.
 `engine=predictor` (the default on CPU) exports each evaluated model in-process and runs it in a oneDNN
 `paddle.inference` predictor while the next image loads in a thread, DBPostProcess and the metric inline or in
 `eval_workers` processes (ocrdet.inference):
@@ -14,6 +16,7 @@ import logging
 import math
 import os
 import tempfile
+from typing import Collection
 
 import hydra
 from omegaconf import DictConfig
@@ -27,10 +30,12 @@ from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
 from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
+from ocrdet.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
+from ocrdet.predict import default_submodel  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
 ENGINES = ("predictor", "dygraph")
@@ -38,16 +43,21 @@ ENGINES = ("predictor", "dygraph")
 EVAL_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "loss", "task", "postprocess", "data")
 
 
-def run_eval(cfg: DictConfig) -> dict[str, float]:
+def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[str, float]:
+    """P/R/H of `cfg.weights` on the val split. `explicit`: the override keys given on the command line, which an
+    export's inference.yml does not replace (default: the running Hydra job's)."""
     engine = cfg.get("engine", "dygraph")
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")
+    if cfg.data.get("val") is None:
+        raise ValueError("the data config has no `val` split to evaluate")
+    exported = find_exported(cfg.weights, default_submodel(cfg))
+    if exported is not None:
+        return evaluate_export(exported, cfg, command_line_keys() if explicit is None else explicit)
     task = build_task(cfg, with_optimizer=False)
     weights = checkpoint_io.resolve_weights(cfg.weights)
     report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
     log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
-    if cfg.data.get("val") is None:
-        raise ValueError("the data config has no `val` split to evaluate")
     if engine == "predictor":
         reason = _predictor_unavailable(cfg)
         if reason is None:
@@ -75,10 +85,8 @@ def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, flo
     from ocrdet.inference import evaluate_exported
 
     dataset = instantiate(cfg.data.val)
-    batch_size = cfg.data.eval_batch_size
-    batches = limit_batches(math.ceil(len(dataset) / batch_size), cfg.trainer.get("limit_val_batches"))
-    indices = range(min(len(dataset), batches * batch_size))
-    threads = cfg.trainer.get("cpu_threads") or os.cpu_count() or 1
+    indices = _val_indices(cfg, len(dataset))
+    threads = _threads(cfg)
     workers = cfg.get("eval_workers", 0)
     metric = next(iter(task.metrics.values()))
     results: dict[str, float] = {}
@@ -97,6 +105,33 @@ def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, flo
             prefix = "" if i == 0 else f"{name}_"
             results.update({f"{prefix}{k}": float(v) for k, v in result.metrics.items()})
     return results
+
+
+def _val_indices(cfg: DictConfig, size: int) -> range:
+    """The val images the Trainer's loop would score (`trainer.limit_val_batches`)."""
+    batch_size = cfg.data.eval_batch_size
+    batches = limit_batches(math.ceil(size / batch_size), cfg.trainer.get("limit_val_batches"))
+    return range(min(size, batches * batch_size))
+
+
+def _threads(cfg: DictConfig) -> int:
+    return int(cfg.trainer.get("cpu_threads") or os.cpu_count() or 1)
+
+
+def evaluate_export(exported: ExportedModel, cfg: DictConfig, explicit: Collection[str] = ()) -> dict[str, float]:
+    """Evaluate an exported model (paddle.inference or onnxruntime) over the val split, its pipeline and
+    post-processing set from the export's inference.yml except the `explicit` keys."""
+    from ocrdet.inference import PooledEvaluator
+
+    if exported.settings is not None:
+        changed = apply_settings(cfg, exported.settings, "data.val_transforms", explicit=explicit)
+        log.info("settings from %s: %s", exported.path, ", ".join(changed) or "as configured")
+    dataset = instantiate(cfg.data.val)
+    forward = exported_forward(exported, threads=_threads(cfg))
+    with PooledEvaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), cfg.get("eval_workers", 0)) as pool:
+        result = pool.evaluate(forward, dataset, _val_indices(cfg, len(dataset)))
+    log.info("%s (%s): %d images in %.1f s", exported.path, exported.kind, result.timing.images, result.timing.total)
+    return result.metrics
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")

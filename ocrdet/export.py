@@ -15,10 +15,10 @@ import paddle
 from paddle import nn
 from paddle.static import InputSpec
 
+from ocrdet.deploy import GRAPH_SUFFIXES
 from ocrdet.models.distillation import DistillationModel
 
 # Paddle 3 (PIR) writes `.json`, Paddle 2.6 `.pdmodel`; both write `.pdiparams` (and 2.6 a `.pdiparams.info`).
-GRAPH_SUFFIXES = (".json", ".pdmodel")
 EXPORT_SUFFIXES = GRAPH_SUFFIXES + (".pdiparams", ".pdiparams.info")
 
 
@@ -66,7 +66,8 @@ def inference_copy(model: nn.Layer) -> nn.Layer:
     return folded
 
 
-def _graph_file(model_dir: str) -> str:
+def graph_file(model_dir: str) -> str:
+    """The exported graph file in `model_dir`."""
     # PaddleOCR's layout is `<dir>/inference.*`; accept any single exported graph too.
     for suffix in GRAPH_SUFFIXES:
         path = os.path.join(model_dir, "inference" + suffix)
@@ -97,7 +98,7 @@ def load_predictor(model_dir: str, threads: int = 2, mkldnn: bool = True) -> "pa
     """
     from paddle import inference
 
-    graph = _graph_file(model_dir)
+    graph = graph_file(model_dir)
     params = os.path.splitext(graph)[0] + ".pdiparams"
     config = inference.Config(graph, params)
     config.disable_gpu()

@@ -1,8 +1,10 @@
 """`ocrdet-predict`: text detection on images with trained weights or an exported inference model.
 
 Writes `<output>/det_results.txt` in PaddleOCR's format (`<image name>\\t[{"points": [[x, y], ...]}, ...]`, one line
-per image) and `<output>/det_res_<image stem>.png` with the boxes drawn. Images are resized as PaddleOCR's inference
-does (long side <= 960 by default, `transforms.resize.*`), and boxes get predict_det's post-filter: corners ordered
+per image; readable back as a det label file) and `<output>/det_res_<image name>` with the boxes drawn, in the
+input's format. An export (a dir from `ocrdet-export`, or its `.onnx`) runs with the resize, normalisation and
+post-processing of its `inference.yml`, except keys given on the command line; trained weights run with the config's
+(long side <= 960 by default, as PaddleOCR's inference). Boxes get predict_det's post-filter: corners ordered
 clockwise from the top-left, clipped to the image, boxes with a side <= 3 px dropped.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import glob
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import hydra
 import numpy as np
@@ -26,8 +28,8 @@ from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
-from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
-from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
+from ocrdet.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
+from ocrdet.inference import MapFn, dygraph_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
 from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
@@ -95,27 +97,10 @@ def clip_polygons(polygons: Sequence[np.ndarray], height: int, width: int) -> li
     return [clip_points(p, height, width).astype(np.int32) for p in polygons]
 
 
-def is_inference_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / f"inference{suffix}").is_file() for suffix in GRAPH_SUFFIXES)
-
-
-def _default_submodel(cfg: DictConfig) -> str:
+def default_submodel(cfg: DictConfig) -> str:
+    """The sub-model a distillation checkpoint or export runs: `submodel`, else the first evaluated one."""
     eval_models = (cfg.get("distill") or {}).get("eval_models")
-    return str(cfg.submodel or (eval_models[0] if eval_models else "Student"))
-
-
-def load_map_fn(cfg: DictConfig) -> MapFn:
-    """The network as a function image batch -> maps: paddle.inference for an inference dir (or a distillation
-    export holding `<dir>/<submodel>/inference.*`), else the configured dygraph model with `cfg.weights` loaded."""
-    weights = Path(cfg.weights).expanduser()
-    export_dir = weights if is_inference_dir(weights) else weights / _default_submodel(cfg)
-    if is_inference_dir(export_dir):
-        from ocrdet.export import load_predictor
-
-        predictor = load_predictor(str(export_dir), threads=cfg.threads, mkldnn=cfg.mkldnn)
-        log.info("inference model %s (paddle.inference, oneDNN %s)", export_dir, "on" if cfg.mkldnn else "off")
-        return predictor_forward(predictor)
-    return _dygraph_map_fn(cfg)
+    return str(cfg.get("submodel") or (eval_models[0] if eval_models else "Student"))
 
 
 def _dygraph_map_fn(cfg: DictConfig) -> MapFn:
@@ -132,7 +117,7 @@ def _dygraph_map_fn(cfg: DictConfig) -> MapFn:
     weights = checkpoint_io.resolve_weights(cfg.weights)
     report = load_for_inference(model, str(weights), prefix=cfg.get("weights_prefix") or "")
     if isinstance(model, DistillationModel):
-        model = model.submodel(_default_submodel(cfg))
+        model = model.submodel(default_submodel(cfg))
     log.info("weights %s: %d tensors loaded (dygraph)", weights, len(report.matched))
     return dygraph_forward(model)
 
@@ -142,8 +127,30 @@ def _transform_ops(cfg: DictConfig) -> list[Callable]:
     return [op for op in ops.values() if op is not None]
 
 
-def run_predict(cfg: DictConfig) -> Path:
-    """Detect text in every image of `cfg.input`; returns the results file."""
+def detect(
+    image: bytes, ops: Sequence[Callable], map_fn: MapFn, postprocess: Callable, name: str = "image"
+) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """One encoded image through the eval transforms `ops`, the network and the post-processing, with predict_det's
+    post-filter: (the decoded BGR image, the int32 boxes or polygons in its coordinates)."""
+    data: dict | None = {"image": image}
+    source = None
+    for op in ops:
+        data = op(data)
+        if data is None:
+            raise ValueError(f"{name}: not a readable image")
+        if isinstance(op, DecodeImage):
+            source = data["image"]  # the decoded BGR image, to draw on (later ops make new arrays)
+    height, width = int(data["shape"][0]), int(data["shape"][1])
+    maps = map_fn(np.asarray(data["image"], dtype=np.float32)[None])
+    boxes = postprocess(maps, np.asarray(data["shape"])[None])[0]["points"]
+    if postprocess.box_type == "quad":
+        return source, filter_boxes(boxes, height, width)
+    return source, clip_polygons(boxes, height, width)
+
+
+def run_predict(cfg: DictConfig, explicit: Collection[str] | None = None) -> Path:
+    """Detect text in every image of `cfg.input`; returns the results file. `explicit`: the override keys given on
+    the command line, which an export's inference.yml does not replace (default: the running Hydra job's)."""
     images = list_images(cfg.input)
     names = [p.name for p in images]
     clashes = sorted({n for n in names if names.count(n) > 1})
@@ -151,33 +158,28 @@ def run_predict(cfg: DictConfig) -> Path:
         raise ValueError(f"several input images share a file name: {clashes[:5]}; predict each folder separately")
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
+    exported = find_exported(cfg.weights, default_submodel(cfg))
+    if exported is not None and exported.settings is not None:
+        given = command_line_keys() if explicit is None else explicit
+        changed = apply_settings(cfg, exported.settings, "transforms", explicit=given)
+        log.info("settings from %s: %s", exported.path, ", ".join(changed) or "as configured")
     ops = _transform_ops(cfg)
     postprocess = instantiate(cfg.postprocess)
-    map_fn = load_map_fn(cfg)
+    if exported is None:
+        map_fn = _dygraph_map_fn(cfg)
+    else:
+        map_fn = exported_forward(exported, threads=cfg.threads, mkldnn=cfg.mkldnn)
+        log.info("exported model %s (%s)", exported.path, exported.kind)
     results = out_dir / RESULTS_FILE
     start = time.perf_counter()
     with results.open("w", encoding="utf-8") as handle:
         for done, image_path in enumerate(images, start=1):
-            data: dict | None = {"image": image_path.read_bytes()}
-            source = None
-            for op in ops:
-                data = op(data)
-                if data is None:
-                    raise ValueError(f"{image_path}: not a readable image")
-                if isinstance(op, DecodeImage):
-                    source = data["image"]  # the decoded BGR image, to draw on (later ops make new arrays)
-            source_h, source_w = int(data["shape"][0]), int(data["shape"][1])
-            maps = map_fn(np.asarray(data["image"], dtype=np.float32)[None])
-            boxes = postprocess(maps, np.asarray(data["shape"])[None])[0]["points"]
-            if postprocess.box_type == "quad":
-                boxes = filter_boxes(boxes, source_h, source_w)
-            else:
-                boxes = clip_polygons(boxes, source_h, source_w)
+            source, boxes = detect(image_path.read_bytes(), ops, map_fn, postprocess, str(image_path))
             handle.write(format_label_line(image_path.name, boxes) + "\n")
             if cfg.draw and source is not None:
-                save_image(out_dir / f"det_res_{image_path.stem}.png", draw_detections(source, boxes))
+                save_image(out_dir / f"det_res_{image_path.name}", draw_detections(source, boxes))
             _progress(done, len(images), start, cfg.refresh_rate)
-    log.info("wrote %s (%d images)%s", results, len(images), " and the drawn PNGs" if cfg.draw else "")
+    log.info("wrote %s (%d images)%s", results, len(images), " and the drawn images" if cfg.draw else "")
     return results
 
 

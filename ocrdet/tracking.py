@@ -252,6 +252,21 @@ def best_run(client: Any, runs: list[Any], monitor: str, mode: str = "max") -> t
     return pick(scored, key=lambda item: item[1])
 
 
+def find_training_run(weights: str | Path) -> tuple[Any, str] | None:
+    """(MLflow client, run id) of the training run that wrote `weights` (a run dir or checkpoint: its `.states` keep
+    the logger's run id and tracking URI), or None for weights without one (a released `.pdparams`)."""
+    from ocrdet.engine import checkpoint_io
+
+    try:
+        states = checkpoint_io.read_states(checkpoint_io.resolve_weights(weights))
+    except (FileNotFoundError, ValueError):
+        return None
+    saved = next((s for s in states.get("loggers") or [] if isinstance(s, dict) and s.get("run_id")), None)
+    if saved is None:
+        return None
+    return mlflow_client(saved.get("tracking_uri")), str(saved["run_id"])
+
+
 class ThroughputMonitor(Callback):
     """Logs `train/samples_per_s` (all ranks' samples per second of training, evaluation time excluded) every
     `trainer.log_every_n_steps` optimizer steps."""

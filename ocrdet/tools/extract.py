@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import paddle
+from ocrdet.utils.setup import quiet_warnings
 
-from ocrdet.engine.checkpoint_io import atomic_write, load_params
+quiet_warnings()
+
+import paddle  # noqa: E402
+
+from ocrdet.engine.checkpoint_io import atomic_write, load_params  # noqa: E402
 
 
 def submodel_names(state: Dict[str, Any]) -> List[str]:

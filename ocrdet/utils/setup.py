@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 
 def quiet_warnings() -> None:
+    # Paddle's C++ side logs through glog, read once when paddle loads (so call this before importing paddle). Its
+    # warnings are for Paddle's developers, e.g. "Paddle static graph(PIR) not support input out tensor" on every
+    # export; errors still show. GLOG_minloglevel=0 in the environment brings them back.
+    os.environ.setdefault("GLOG_minloglevel", "2")
     # Paddle warns about ccache on every import; it is irrelevant to users of a wheel.
     warnings.filterwarnings("ignore", message="No ccache found")
     warnings.filterwarnings("ignore", category=DeprecationWarning)

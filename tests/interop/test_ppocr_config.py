@@ -1,19 +1,15 @@
-"""scripts/ppocr_config_to_overrides.py on a yml with the structure and values of PaddleOCR's
-ch_PP-OCRv3_det_student.yml (spec section 1), and on a CML variant of it."""
+"""ocrdet-from-paddleocr on a yml with the structure and values of PaddleOCR's ch_PP-OCRv3_det_student.yml (spec
+section 1), and on a CML variant of it."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import shlex
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from ocrdet.config import compose_config
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ppocr_config_to_overrides.py"
 NORMALIZE = {"scale": "1./255.", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "order": "hwc"}
 DATA_DIR = "./train_data/icdar2015/text_localization/"
 STUDENT = {
@@ -91,12 +87,9 @@ NOTES = [
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("ppocr_config_to_overrides", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    from ocrdet.tools import from_paddleocr
+
+    return from_paddleocr
 
 
 def convert(script, tmp_path, config: dict, capsys, opts=()) -> tuple[list[str], list[str]]:

@@ -98,10 +98,17 @@ def test_predict_writes_paddleocr_results_and_pngs(inputs):
         name, payload = line.split("\t")
         assert json.loads(payload) == EXPECTED[name]
     assert lines[0] == 'a.png\t[{"points": [[0, 0], [63, 0], [63, 63], [0, 63]]}]'
-    for stem, width in (("a", 64), ("b", 96)):
-        drawn = cv2.imread(str(root / "dygraph" / f"det_res_{stem}.png"))
-        assert drawn.shape == (64, width, 3)
-        assert (drawn[0] == PRED_COLOR).all(axis=1).any()  # the box outline along the top edge
+    # drawn images keep the input's name and format (PaddleOCR's det_res_<image name>): b.jpg stays a JPEG
+    assert sorted(p.name for p in (root / "dygraph").glob("det_res_*")) == ["det_res_a.png", "det_res_b.jpg"]
+    assert (root / "dygraph" / "det_res_b.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    png = cv2.imread(str(root / "dygraph" / "det_res_a.png"))
+    assert png.shape == (64, 64, 3)
+    assert (png[0] == PRED_COLOR).all(axis=1).all()  # the box outline along the top edge, lossless
+    jpeg = cv2.imread(str(root / "dygraph" / "det_res_b.jpg")).astype(int)
+    assert jpeg.shape == (64, 96, 3)
+    # JPEG is lossy: the red outline along the top edge comes back red on average, not exactly (0, 0, 255)
+    blue, green, red = jpeg[0].mean(axis=0)
+    assert red > 200 and blue < 80 and green < 80
 
 
 def test_inference_model_gives_the_same_results(inputs):
@@ -112,4 +119,19 @@ def test_inference_model_gives_the_same_results(inputs):
     dygraph = predict(root, root / "student.pdparams", "again", ["draw=false"])
     exported = predict(root, root / "export", "exported", ["draw=false"])
     assert exported == dygraph
-    assert not list((root / "exported").glob("*.png"))
+    assert not list((root / "exported").glob("det_res_*"))
+
+
+def test_results_file_reads_back_as_a_label_file(inputs):
+    """det_results.txt is a PaddleOCR det label file without transcriptions: read back, it gives the same images and
+    polygons (so it can serve as pseudo-labels: data=paddleocr_label)."""
+    from ocrdet.data.labels import read_paddleocr_label_file
+
+    root, _ = inputs
+    predict(root, root / "student.pdparams", "roundtrip", ["draw=false"])
+    lines = read_paddleocr_label_file(root / "roundtrip" / "det_results.txt")
+    assert [line.image_paths for line in lines] == [["a.png"], ["b.jpg"]]
+    for line in lines:
+        expected = [region["points"] for region in EXPECTED[line.image_paths[0]]]
+        assert line.annotation.polys.tolist() == expected
+        assert line.annotation.texts == [""] and not line.annotation.ignore_tags.any()

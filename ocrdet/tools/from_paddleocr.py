@@ -1,10 +1,12 @@
-#!/usr/bin/env python
-"""Print the ocrdet-train command equivalent to a PaddleOCR detection config (e.g. ch_PP-OCRv3_det_student.yml).
+"""`ocrdet-from-paddleocr`: print the ocrdet-train command equivalent to a PaddleOCR detection config.
 
-    python scripts/ppocr_config_to_overrides.py configs/det/ch_PP-OCRv3/ch_PP-OCRv3_det_student.yml [-o Key=value ...]
+    ocrdet-from-paddleocr configs/det/ch_PP-OCRv3/ch_PP-OCRv3_det_student.yml [-o Key=value ...]
 
 The command starts from the closest ocrdet experiment (ppocrv3_det_student / _cml / _dml) and lists only the
-overrides that change its composed config. Keys not converted (no ocrdet equivalent, or done differently) are printed
+overrides that change its composed config. A key the yml leaves out means PaddleOCR's default for it (its
+constructors' defaults: MobileNetV3 with SE, a constant lr, AMP level O2, ...), so those are emitted wherever they
+differ from the experiment's. An architecture ocrdet does not have (PPLCNetV3, PPHGNet, PFHeadLocal, ...) is an error
+naming it (exit code 2); a pretrained model given as a URL is not converted (nothing is downloaded). Keys not converted (no ocrdet equivalent, or done differently) are printed
 after it as `#` comments, each with what to do instead, so the whole output can be pasted into a shell. `-o` applies PaddleOCR-style
 `Section.key=value` overrides to the yml first, as PaddleOCR's tools/train.py -o does.
 """
@@ -31,6 +33,25 @@ NECKS = {"RSEFPN": "rse_fpn", "DBFPN": "db_fpn", "LKPAN": "lk_pan"}
 TEACHER_GROUPS = {"backbone": "resnet50_vd", "neck": "lk_pan", "head": "db_k7"}  # conf/distill_mode/cml.yaml
 EXPERIMENTS = {"student": "ppocrv3_det_student", "cml": "ppocrv3_det_cml", "dml": "ppocrv3_det_dml"}
 DISTILL_LOSS_WEIGHTS = {"DistillationDilaDBLoss": "dila_db", "DistillationDMLLoss": "dml", "DistillationDBLoss": "db"}
+# PaddleOCR's constructor defaults for the keys converted: what a key left out of a yml means there.
+BACKBONE_DEFAULTS = {"MobileNetV3": {"scale": 0.5, "model_name": "large", "disable_se": False},
+                     "ResNet": {"layers": 50}, "ResNet_vd": {"layers": 50}}  # fmt: skip
+NECK_DEFAULTS = {"RSEFPN": {"shortcut": True}, "DBFPN": {}, "LKPAN": {"mode": "large"}}
+HEAD_DEFAULTS = {"k": 50, "kernel_list": [3, 2, 2]}
+DBLOSS_DEFAULTS = {"alpha": 5, "beta": 10, "ohem_ratio": 3}
+ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-08}
+POSTPROCESS_DEFAULTS = {"thresh": 0.3, "box_thresh": 0.7, "max_candidates": 1000, "unclip_ratio": 2.0,
+                        "use_dilation": False, "score_mode": "fast", "box_type": "quad"}  # fmt: skip
+CROP_DEFAULTS = {"max_tries": 10, "keep_ratio": True, "min_crop_side_ratio": 0.1}
+BORDER_DEFAULTS = {"shrink_ratio": 0.4, "thresh_min": 0.3, "thresh_max": 0.7}
+SHRINK_DEFAULTS = {"shrink_ratio": 0.4, "min_text_size": 8}
+COPY_PASTE_DEFAULTS = {"objects_paste_ratio": 0.2, "limit_paste": True}
+NORMALIZE_DEFAULTS = {"scale": 1.0 / 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+IAA_DEFAULTS = [{"type": "Fliplr", "args": {"p": 0.5}}, {"type": "Affine", "args": {"rotate": [-10, 10]}},
+                {"type": "Resize", "args": {"size": [0.5, 3]}}]  # fmt: skip
+LR_SCHEDULES = {"Cosine": "cosine", "Const": "constant"}  # PaddleOCR builds Const for an lr block without name
+AMP_LEVEL_DEFAULT = "O2"  # tools/train.py: Global.amp_level defaults to O2
+SEED_DEFAULT = 1024
 # Keys that describe structure ocrdet derives by itself: dropped without a note.
 STRUCTURAL = {"name", "model_type", "algorithm", "Transform", "return_all_feats", "in_channels"}
 
@@ -42,9 +63,28 @@ class Conversion:
     groups: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what makes the config untranslatable
 
     def note(self, key: str, why: str) -> None:
         self.notes.append((key, why))
+
+
+class UnsupportedConfig(ValueError):
+    """The PaddleOCR config uses something ocrdet does not implement (an architecture), so no command is printed."""
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and re.match(r"^[a-z][a-z0-9+.-]*://", value.strip(), re.IGNORECASE) is not None
+
+
+def _local_weights(conv: Conversion, where: str, value: Any) -> Any:
+    """`value` when it is a local path; a URL is refused with a note (ocrdet downloads nothing), returning None."""
+    if not _is_url(value):
+        return value
+    conv.note(where, f"{value} is a URL and ocrdet downloads nothing: download it, then pass the local file "
+                     f"(-o {where}=<file>)")  # fmt: skip
+    print(f"warning: {where}: {value} is a URL; not converted (download it and pass the local file)", file=sys.stderr)
+    return None
 
 
 def _number(value: Any) -> Any:
@@ -64,12 +104,19 @@ def _ops(transforms: Sequence[Any] | None) -> list[tuple[str, dict]]:
     return ops
 
 
-def _map_keys(conv: Conversion, where: str, args: dict, mapping: dict[str, str], skip: Sequence[str] = ()) -> None:
+def _map_keys(
+    conv: Conversion, where: str, args: dict, mapping: dict[str, str], skip: Sequence[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Mapped keys become values; a mapped key absent from `args` gets PaddleOCR's default from `defaults`."""
     for key, value in args.items():
         if key in mapping:
             conv.values[mapping[key]] = _number(value)
         elif key not in skip and key not in STRUCTURAL:
             conv.note(f"{where}.{key}", "no ocrdet equivalent")
+    for key, value in (defaults or {}).items():
+        if key not in args and key in mapping:
+            conv.values[mapping[key]] = value
 
 
 def _architecture(conv: Conversion, arch: dict, where: str, prefix: str) -> dict[str, str]:
@@ -81,25 +128,28 @@ def _architecture(conv: Conversion, arch: dict, where: str, prefix: str) -> dict
     if name in BACKBONES:
         groups["backbone"] = BACKBONES[name]
         keys = ("scale", "model_name", "disable_se", "in_channels") if name == "MobileNetV3" else ("layers", "in_channels")
-        _map_keys(conv, f"{where}.Backbone", backbone, {k: f"{prefix}backbone.{k}" for k in keys})
+        mapping = {k: f"{prefix}backbone.{k}" for k in keys}
+        _map_keys(conv, f"{where}.Backbone", backbone, mapping, defaults=BACKBONE_DEFAULTS[name])
     else:
-        conv.note(f"{where}.Backbone.name", f"{name}: not implemented (MobileNetV3, ResNet_vd are)")
+        conv.errors.append(f"{where}.Backbone.name: {name} is not implemented in ocrdet (MobileNetV3, ResNet_vd are)")
     neck = dict(arch.get("Neck") or {})
     name = neck.pop("name", None)
     if name in NECKS:
         groups["neck"] = NECKS[name]
         keys = {"RSEFPN": ("out_channels", "shortcut"), "DBFPN": ("out_channels",), "LKPAN": ("out_channels", "mode")}
-        _map_keys(conv, f"{where}.Neck", neck, {k: f"{prefix}neck.{k}" for k in keys[name]})
+        mapping = {k: f"{prefix}neck.{k}" for k in keys[name]}
+        _map_keys(conv, f"{where}.Neck", neck, mapping, defaults=NECK_DEFAULTS[name])
     else:
-        conv.note(f"{where}.Neck.name", f"{name}: not implemented (RSEFPN, DBFPN, LKPAN are)")
+        conv.errors.append(f"{where}.Neck.name: {name} is not implemented in ocrdet (RSEFPN, DBFPN, LKPAN are)")
     head = dict(arch.get("Head") or {})
     name = head.pop("name", None)
     if name == "DBHead":
         kernels = list(head.get("kernel_list", [3, 2, 2]))
         groups["head"] = "db_k7" if kernels == [7, 2, 2] else "db"
-        _map_keys(conv, f"{where}.Head", head, {"k": f"{prefix}head.k", "kernel_list": f"{prefix}head.kernel_list"})
+        mapping = {"k": f"{prefix}head.k", "kernel_list": f"{prefix}head.kernel_list"}
+        _map_keys(conv, f"{where}.Head", head, mapping, defaults=HEAD_DEFAULTS)
     else:
-        conv.note(f"{where}.Head.name", f"{name}: not implemented (DBHead is)")
+        conv.errors.append(f"{where}.Head.name: {name} is not implemented in ocrdet (DBHead is)")
     return groups
 
 
@@ -109,7 +159,6 @@ def _global(conv: Conversion, section: dict, distill_mode: str) -> None:
         "log_smooth_window": "callbacks.progress.smooth_window",
         "save_epoch_step": "callbacks.model_checkpoint.every_n_epochs",
         "seed": "seed",
-        "amp_level": "trainer.amp_level",
     }
     advice = {
         "cal_metric_during_train": "training-batch metrics are not computed; val/* metrics are logged at each eval",
@@ -142,6 +191,7 @@ def _global(conv: Conversion, section: dict, distill_mode: str) -> None:
             if start:
                 conv.note(where, f"evaluation starts with the first interval; PaddleOCR waits until step {start}")
         elif key == "pretrained_model":
+            value = _local_weights(conv, where, value)
             if not value:
                 continue
             if distill_mode == "dml":
@@ -153,13 +203,13 @@ def _global(conv: Conversion, section: dict, distill_mode: str) -> None:
                 conv.groups["finetune"] = "pretrained"
                 conv.values["finetune.pretrained"] = value
         elif key == "checkpoints":
+            value = _local_weights(conv, where, value)
             if value:
                 conv.groups.setdefault("finetune", "cml_checkpoint" if distill_mode == "cml" else "pretrained")
                 conv.values["finetune.pretrained"] = value
                 conv.note(where, "loaded as weights only: ocrdet resumes (resume=<run dir>) its own checkpoints only")
-        elif key == "use_amp":
-            if value:
-                conv.values["trainer.precision"] = "bf16" if section.get("amp_dtype") == "bfloat16" else "fp16"
+        elif key in ("use_amp", "amp_level"):
+            continue  # below: the level only means something with AMP on
         elif key in ("amp_dtype", "scale_loss", "use_dynamic_loss_scaling", "amp_custom_black_list"):
             if key != "amp_dtype":
                 conv.note(where, "AMP loss scaling is Paddle's GradScaler default")
@@ -168,6 +218,12 @@ def _global(conv: Conversion, section: dict, distill_mode: str) -> None:
                 conv.note(where, advice[key])
         else:
             conv.note(where, "no ocrdet equivalent")
+    if section.get("use_amp"):
+        conv.values["trainer.precision"] = "bf16" if section.get("amp_dtype") == "bfloat16" else "fp16"
+        conv.values["trainer.amp_level"] = section.get("amp_level") or AMP_LEVEL_DEFAULT
+    else:
+        conv.values["trainer.precision"] = "32"
+    conv.values.setdefault("seed", SEED_DEFAULT)
 
 
 def _detect_mode(arch: dict) -> str:
@@ -193,7 +249,7 @@ def _distillation(conv: Conversion, arch: dict, mode: str) -> None:
         model = models[name] or {}
         if role == "student2" and _arch_part(model) != _arch_part(first):
             conv.note(f"Architecture.Models.{name}", "ocrdet's Student2 always has the Student's architecture")
-        if model.get("pretrained"):
+        if _local_weights(conv, f"Architecture.Models.{name}.pretrained", model.get("pretrained")):
             conv.values[f"members.{role}.pretrained"] = model["pretrained"]
     if frozen:
         name = frozen[0]
@@ -204,7 +260,7 @@ def _distillation(conv: Conversion, arch: dict, mode: str) -> None:
         for group, option in groups.items():
             if option != TEACHER_GROUPS[group]:
                 conv.groups[f"{group}@members.teacher.model.{group}"] = option
-        if teacher.get("pretrained"):
+        if _local_weights(conv, f"Architecture.Models.{name}.pretrained", teacher.get("pretrained")):
             conv.values["members.teacher.pretrained"] = teacher["pretrained"]
 
 
@@ -221,7 +277,7 @@ def _loss(conv: Conversion, section: dict, mode: str) -> None:
             if args.pop(key, default) != default:
                 conv.note(f"Loss.{key}", f"only {key}={default} is implemented")
         args.pop("eps", None)
-        _map_keys(conv, "Loss", args, {k: f"loss.{k}" for k in ("alpha", "beta", "ohem_ratio")})
+        _map_keys(conv, "Loss", args, {k: f"loss.{k}" for k in DBLOSS_DEFAULTS}, defaults=DBLOSS_DEFAULTS)
         return
     for item in section.get("loss_config_list") or []:
         ((name, args),) = item.items()
@@ -235,8 +291,11 @@ def _optimizer(conv: Conversion, section: dict) -> None:
     if section.get("name", "Adam") != "Adam":
         conv.note("Optimizer.name", f"{section['name']}: only Adam (optim=adam_cosine) is implemented")
     lr = section.get("lr") or {}
-    if lr.get("name", "Cosine") != "Cosine":
-        conv.note("Optimizer.lr.name", f"{lr['name']}: only warmup + Cosine is implemented")
+    name = lr.get("name", "Const")
+    if name in LR_SCHEDULES:
+        conv.values["optim.schedule"] = LR_SCHEDULES[name]
+    else:
+        conv.note("Optimizer.lr.name", f"{name}: only warmup + Cosine or Const is implemented")
     if "learning_rate" in lr:
         conv.values["optim.lr"] = float(lr["learning_rate"])
     conv.values["optim.warmup_epochs"] = float(lr.get("warmup_epoch", 0))
@@ -246,11 +305,10 @@ def _optimizer(conv: Conversion, section: dict) -> None:
     if regularizer and regularizer.get("name") != "L2":
         conv.note("Optimizer.regularizer.name", f"{regularizer.get('name')}: only L2 (optim.weight_decay) exists")
     conv.values["optim.weight_decay"] = float(regularizer.get("factor", 0.0)) if regularizer else 0.0
-    for key in ("beta1", "beta2", "epsilon"):
-        if key in section:
-            conv.values[f"optim.{key}"] = float(section[key])
-    if "clip_norm_global" in section:
-        conv.values["optim.grad_clip_norm"] = float(section["clip_norm_global"])
+    for key, default in ADAM_DEFAULTS.items():
+        conv.values[f"optim.{key}"] = float(section.get(key, default))
+    clip = section.get("clip_norm_global")
+    conv.values["optim.grad_clip_norm"] = None if clip is None else float(clip)
     for key in set(section) - {"name", "lr", "regularizer", "beta1", "beta2", "epsilon", "clip_norm_global"}:
         conv.note(f"Optimizer.{key}", "no ocrdet equivalent")
 
@@ -264,8 +322,8 @@ def _postprocess(conv: Conversion, section: dict, mode: str) -> None:
         names = args.pop("model_name")
         conv.values["distill.eval_models"] = list(names if isinstance(names, list) else [names])
     args.pop("key", None)
-    keys = ("thresh", "box_thresh", "max_candidates", "unclip_ratio", "use_dilation", "score_mode", "box_type")
-    _map_keys(conv, "PostProcess", args, {k: f"postprocess.{k}" for k in keys})
+    mapping = {k: f"postprocess.{k}" for k in POSTPROCESS_DEFAULTS}
+    _map_keys(conv, "PostProcess", args, mapping, defaults=POSTPROCESS_DEFAULTS)
 
 
 def _metric(conv: Conversion, section: dict) -> None:
@@ -287,9 +345,14 @@ def _train_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
             if args.get("img_mode", "BGR") != "BGR" or args.get("channel_first", False):
                 conv.note(where, "images are always decoded as HWC BGR")
         elif name == "CopyPaste":
-            _map_keys(conv, where, args, {k: f"{base}.copy_paste.{k}" for k in ("objects_paste_ratio", "limit_paste")})
+            mapping = {k: f"{base}.copy_paste.{k}" for k in COPY_PASTE_DEFAULTS}
+            _map_keys(conv, where, args, mapping, defaults=COPY_PASTE_DEFAULTS)
         elif name == "IaaAugment":
-            for aug in args.get("augmenter_args") or []:
+            augmenters = IAA_DEFAULTS if args.get("augmenter_args") is None else args["augmenter_args"]
+            # an augmenter left out of the list does not run in PaddleOCR: switch ours off
+            conv.values.update({f"{base}.augment.flip_prob": 0.0, f"{base}.augment.rotate": [0, 0],
+                                f"{base}.augment.scale": [1.0, 1.0]})  # fmt: skip
+            for aug in augmenters:
                 kind, aug_args = aug.get("type"), aug.get("args") or {}
                 if kind == "Fliplr":
                     conv.values[f"{base}.augment.flip_prob"] = float(aug_args.get("p", 0.5))
@@ -304,13 +367,14 @@ def _train_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
             conv.values["data.crop_size"] = int(size[0])
             if size[0] != size[1]:
                 conv.note(f"{where}.size", f"{size}: only square crops (data.crop_size) are supported")
-            keys = ("max_tries", "keep_ratio", "min_crop_side_ratio")
-            _map_keys(conv, where, args, {k: f"{base}.crop.{k}" for k in keys})
+            mapping = {k: f"{base}.crop.{k}" for k in CROP_DEFAULTS}
+            _map_keys(conv, where, args, mapping, defaults=CROP_DEFAULTS)
         elif name == "MakeBorderMap":
-            keys = ("shrink_ratio", "thresh_min", "thresh_max")
-            _map_keys(conv, where, args, {k: f"{base}.border_map.{k}" for k in keys})
+            mapping = {k: f"{base}.border_map.{k}" for k in BORDER_DEFAULTS}
+            _map_keys(conv, where, args, mapping, defaults=BORDER_DEFAULTS)
         elif name == "MakeShrinkMap":
-            _map_keys(conv, where, args, {k: f"{base}.shrink_map.{k}" for k in ("shrink_ratio", "min_text_size")})
+            mapping = {k: f"{base}.shrink_map.{k}" for k in SHRINK_DEFAULTS}
+            _map_keys(conv, where, args, mapping, defaults=SHRINK_DEFAULTS)
         elif name == "NormalizeImage":
             _normalize(conv, where, args, f"{base}.normalize")
         else:
@@ -320,7 +384,7 @@ def _train_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
 def _normalize(conv: Conversion, where: str, args: dict, target: str) -> None:
     if args.pop("order", "hwc") != "hwc":
         conv.note(f"{where}.order", "normalisation always runs on HWC images")
-    _map_keys(conv, where, args, {k: f"{target}.{k}" for k in ("scale", "mean", "std")})
+    _map_keys(conv, where, args, {k: f"{target}.{k}" for k in NORMALIZE_DEFAULTS}, defaults=NORMALIZE_DEFAULTS)
 
 
 def _eval_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
@@ -391,6 +455,8 @@ def convert(config: dict) -> tuple[str, Conversion]:
     _data(conv, dict(config.get("Train") or {}), dict(config.get("Eval") or {}))
     for section in set(config) - {"Global", "Architecture", "Loss", "Optimizer", "PostProcess", "Metric", "Train", "Eval"}:
         conv.note(section, "no ocrdet equivalent")
+    if conv.errors:
+        raise UnsupportedConfig("; ".join(conv.errors))
     return EXPERIMENTS[mode], conv
 
 
@@ -483,12 +549,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("-o", "--opt", nargs="*", default=[], help="PaddleOCR-style overrides: Global.epoch_num=10")
     args = parser.parse_args(argv)
     config = apply_dotted(yaml.safe_load(args.config.read_text(encoding="utf-8")), args.opt)
-    experiment, conversion = convert(config)
+    try:
+        experiment, conversion = convert(config)
+    except UnsupportedConfig as error:
+        print(f"error: {args.config}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     command = minimal_overrides(experiment, conversion)
     print(format_command(command, conversion.notes))
     sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
     main()
