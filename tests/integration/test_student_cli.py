@@ -31,7 +31,7 @@ def test_two_step_fit_writes_checkpoints_and_mlflow_run(tmp_path, tiny):
     client = MlflowClient(cfg.logger.mlflow.tracking_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.data.params["optim.lr"] == "0.002"
-    assert run.data.params["model.neck.out_channels"] == "96"
+    assert run.data.params["neck.out_channels"] == "96" and "model.neck.out_channels" not in run.data.params
     assert {"train/loss", "train/loss_shrink_maps", "train/loss_threshold_maps", "train/loss_binary_maps",
             "train/lr", "val/hmean", "val/precision", "val/recall"} <= set(run.data.metrics)
     assert run.info.status == "FINISHED"
