@@ -19,3 +19,37 @@ def compose_config(config_name: str, overrides: Sequence[str] = (), output_dir: 
     pinned = [f"paths.root_dir={root}", f"paths.output_dir={Path(output_dir).resolve()}"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=[*pinned, *overrides])
+
+
+# Hydra's blocklist leaves loaders of pickles (`paddle.load`, `numpy.load`, ...) callable from a config, and a config
+# may come from someone else; ours only needs ocrdet's own classes. A trusted user extends the list from the
+# environment (not from a config): OCRDET_TARGET_PREFIXES="mypkg.,otherpkg.models.".
+TARGET_PREFIXES = ("ocrdet.",)
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """Refuse any `_target_` outside ocrdet (or OCRDET_TARGET_PREFIXES), naming its config key."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    extra = tuple(p.strip() for p in os.environ.get("OCRDET_TARGET_PREFIXES", "").split(",") if p.strip())
+    allowed = TARGET_PREFIXES + extra
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+    def walk(node: object, key: str) -> None:
+        if isinstance(node, dict):
+            target = node.get("_target_")
+            if target is not None and not any(str(target).startswith(p) for p in allowed):
+                raise ValueError(
+                    f"{key + '.' if key else ''}_target_={target}: only ocrdet's own classes may be instantiated from a "
+                    f"config (allowed prefixes {list(allowed)}; extend them with OCRDET_TARGET_PREFIXES in the "
+                    "environment if you trust that code)"
+                )
+            for k, v in node.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+
+    walk(container, "")

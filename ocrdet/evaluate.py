@@ -26,7 +26,7 @@ import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
@@ -37,6 +37,7 @@ ENGINES = ("predictor", "dygraph")
 
 
 def run_eval(cfg: DictConfig) -> dict[str, float]:
+    check_targets(cfg)
     engine = cfg.get("engine", "dygraph")
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")

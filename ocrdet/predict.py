@@ -24,7 +24,7 @@ quiet_warnings()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
@@ -142,6 +142,7 @@ def _transform_ops(cfg: DictConfig) -> list[Callable]:
 
 def run_predict(cfg: DictConfig) -> Path:
     """Detect text in every image of `cfg.input`; returns the results file."""
+    check_targets(cfg)
     images = list_images(cfg.input)
     names = [p.name for p in images]
     clashes = sorted({n for n in names if names.count(n) > 1})

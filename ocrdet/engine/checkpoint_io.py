@@ -14,6 +14,8 @@ from typing import Any
 
 import paddle
 
+from ocrdet.engine.safe_pickle import UnsafePickleError, safe_load_file, safe_paddle_load
+
 SUFFIXES = (".pdparams", ".pdopt", ".states")
 # Prefixes PaddleOCR writes, in the order `weights=<dir>` looks for them.
 DIR_PREFERENCE = ("best_accuracy", "latest")
@@ -90,7 +92,9 @@ def load_params(path: str | Path) -> dict[str, Any]:
     """Load a `.pdparams` state dict, with a clear error for a truncated or foreign file."""
     params = resolve_weights(path)
     try:
-        state = paddle.load(str(params))
+        state = safe_paddle_load(params)
+    except UnsafePickleError:
+        raise
     except Exception as exc:  # paddle raises many types for a corrupt file
         raise ValueError(f"{params}: not a readable Paddle state dict ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict) or not state:
@@ -106,11 +110,14 @@ def load_resume(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[
     for needed in (opt_path, states_path):
         if not needed.is_file():
             raise FileNotFoundError(f"{needed}: missing, so {params} cannot be resumed (it is weights only)")
-    with open(states_path, "rb") as f:
-        try:
-            states = pickle.load(f)
-        except Exception as exc:
-            raise ValueError(f"{states_path}: unreadable trainer state ({exc})") from exc
+    try:
+        states = safe_load_file(states_path)
+    except UnsafePickleError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{states_path}: unreadable trainer state ({exc})") from exc
+    if not isinstance(states, dict):
+        raise ValueError(f"{states_path}: expected a dict of trainer state, got {type(states).__name__}")
     if "loops" not in states:
         raise ValueError(f"{states_path}: written by PaddleOCR, not ocrdet; use it as weights (finetune) instead")
     for suffix, expected in states.get("file_sha256", {}).items():
@@ -120,7 +127,7 @@ def load_resume(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[
                 f"{path}: does not match {states_path} (a save was interrupted between files); resume from "
                 "another checkpoint of the run (e.g. best_accuracy or iter_epoch_N)"
             )
-    return load_params(params), paddle.load(str(opt_path)), states
+    return load_params(params), safe_paddle_load(opt_path), states
 
 
 def resolve_resume(resume: str | None, run_dir: str | Path) -> Path | None:
@@ -138,7 +145,9 @@ def read_states(params: str | Path) -> dict[str, Any]:
     """The `.states` dict beside a `.pdparams` file ({} if absent or unreadable)."""
     states_path = Path(params).with_suffix(".states")
     try:
-        with open(states_path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError):
+        states = safe_load_file(states_path)
+    except UnsafePickleError:
+        raise  # a crafted file is an attack to report, not a missing state to ignore
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError):
         return {}
+    return states if isinstance(states, dict) else {}

@@ -16,7 +16,7 @@ from ocrdet.utils.setup import quiet_warnings
 
 quiet_warnings()
 
-from ocrdet.config import CONF_DIR  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.export import export_inference  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
@@ -26,6 +26,7 @@ log = logging.getLogger("ocrdet.export")
 
 
 def run_export(cfg: DictConfig) -> list[str]:
+    check_targets(cfg)
     model = instantiate(cfg.model)
     weights = checkpoint_io.resolve_weights(cfg.weights)
     load_for_inference(model, str(weights))
