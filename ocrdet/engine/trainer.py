@@ -17,6 +17,7 @@ import paddle
 
 from ocrdet.engine import checkpoint_io, distributed
 from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.finite_guard import StepGuard, count_nonfinite
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
@@ -197,6 +198,7 @@ class Trainer:
         self.optimizer = opt_cfg["optimizer"]
         self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
+        self._guard = StepGuard(module.model, self.optimizer)
         if self.world_size > 1:
             # gradients are averaged over ranks in backward; the module keeps the bare model for eval and checkpoints
             module.distributed_model = paddle.DataParallel(module.model)
@@ -248,6 +250,8 @@ class Trainer:
                     continue
                 self.batch_idx = batch_idx
                 self._count_bad_samples(batch)
+                if accumulated == 0:  # what this optimizer step may break, to undo it
+                    self._guard.snapshot()
                 outputs = self._training_step(batch, batch_idx)
                 accumulated += 1
                 finite_in_step += "train/nonfinite_steps" not in outputs
@@ -255,8 +259,7 @@ class Trainer:
                 stepped = False
                 if accumulated == self.accumulate_grad_batches or last_batch:
                     if finite_in_step:
-                        self._optimizer_step()
-                        stepped = True
+                        stepped = self._optimizer_step(batch_idx)
                     else:  # every micro-batch of this step was skipped: no update, no schedule step
                         self.optimizer.clear_grad()
                     accumulated = finite_in_step = 0
@@ -298,8 +301,8 @@ class Trainer:
             result = module.training_step(batch, batch_idx)
         loss = result["loss"]
         if not bool(paddle.isfinite(loss).all()):
-            return self._skip_nonfinite(loss, batch_idx)
-        self._consecutive_nonfinite = 0
+            self._skip_nonfinite(f"non-finite loss {loss.item()}", batch_idx)
+            return {"train/nonfinite_steps": float(self.nonfinite_steps)}
         module.on_before_backward(loss)
         scaled = loss / self.accumulate_grad_batches if self.accumulate_grad_batches > 1 else loss
         self.precision_plugin.backward(scaled)
@@ -309,23 +312,26 @@ class Trainer:
         outputs["train/lr"] = self.optimizer.get_lr()
         return outputs
 
-    def _skip_nonfinite(self, loss: paddle.Tensor, batch_idx: int) -> dict[str, float]:
-        """A NaN/Inf loss contributes no gradient; too many in a row stop the run after saving the last good state
-        (the skipped steps never changed the weights)."""
+    def _skip_nonfinite(self, what: str, batch_idx: int) -> None:
+        """A NaN/Inf loss (no backward) or an update that left NaN/Inf in the weights, BN statistics or optimizer
+        state: the state from before the step is put back and the step counted; too many in a row stop the run after
+        saving that last good state."""
+        self._guard.restore()
         self.module.pop_logged()
         self.nonfinite_steps += 1
         self._consecutive_nonfinite += 1
         log.warning(
-            "non-finite loss %s at epoch %d batch %d: step skipped (%d so far, %d in a row)",
-            loss.item(), self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
+            "%s at epoch %d batch %d: step undone (%d so far, %d in a row)",
+            what, self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
         )
+        self._log_metrics({"train/nonfinite_steps": float(self.nonfinite_steps)}, self.global_step)
         if self._consecutive_nonfinite >= self.max_consecutive_nonfinite:
             path = self.save_checkpoint(self._checkpoint_dir() / "latest")
             raise FloatingPointError(
-                f"{self._consecutive_nonfinite} non-finite losses in a row (epoch {self.current_epoch}, batch "
-                f"{batch_idx}): stopping. The last good state is saved at {path}; lower optim.lr or check the data"
+                f"{self._consecutive_nonfinite} non-finite steps in a row (epoch {self.current_epoch}, batch "
+                f"{batch_idx}; last: {what}): stopping. The last good state is saved at {path}; lower optim.lr or "
+                "check the data"
             )
-        return {"train/nonfinite_steps": float(self.nonfinite_steps)}
 
     def _count_bad_samples(self, batch: Any) -> None:
         """Datasets report in each batch how many draws they dropped (they run in worker processes, whose own
@@ -345,7 +351,10 @@ class Trainer:
     def _report_bad_samples(self) -> None:
         if self.epoch_skipped:
             log.warning("epoch %d: %d bad samples skipped (reasons above)", self.current_epoch, self.epoch_skipped)
-        self._log_metrics({"train/skipped_samples": float(self.epoch_skipped)}, self.global_step)
+        self._log_metrics(
+            {"train/skipped_samples": float(self.epoch_skipped), "train/nonfinite_steps": float(self.nonfinite_steps)},
+            self.global_step,
+        )
 
     def _checkpoint_dir(self) -> Path:
         callback = self.checkpoint_callback
@@ -361,14 +370,21 @@ class Trainer:
                     self.batch_idx, self._checkpoint_dir() / "latest")
         raise SystemExit(128 + self._signal_received)
 
-    def _optimizer_step(self) -> None:
+    def _optimizer_step(self, batch_idx: int) -> bool:
+        """Step; False when the update was undone for leaving non-finite values (no schedule step either)."""
         self.precision_plugin.unscale(self.optimizer)
         self.module.on_before_optimizer_step(self.optimizer)
         self.precision_plugin.step(self.optimizer)
         self.optimizer.clear_grad()
+        bad, total = self._guard.nonfinite()
+        if bad:
+            self._skip_nonfinite(f"the update left {bad} of {total} tensors non-finite", batch_idx)
+            return False
+        self._consecutive_nonfinite = 0
         if self.lr_scheduler is not None:
             self.lr_scheduler.step()
         self.global_step += 1
+        return True
 
     # ---- validation --------------------------------------------------------------------------------------------
     @paddle.no_grad()
@@ -410,13 +426,19 @@ class Trainer:
         """Write `<prefix>.pdparams/.pdopt/.states` (rank 0 only); `.states` holds everything a resume needs."""
         if not self.is_global_zero:
             return None
+        bad, total = count_nonfinite(self.module.model.state_dict().values())
+        if bad:  # a checkpoint is for resuming or deploying: NaN weights would poison both
+            raise FloatingPointError(f"refusing to save {prefix}: {bad} of {total} model tensors are non-finite")
         states: dict[str, Any] = {
             # PaddleOCR's own keys, so its tools can read our files
             "best_model_dict": dict(best_model_dict or {}),
             "epoch": self.current_epoch,
             "global_step": self.global_step,
             # what an exact resume needs
-            "loops": {"epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step},
+            "loops": {
+                "epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step,
+                "nonfinite_steps": self.nonfinite_steps,
+            },
             "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
             "loggers": [logger.state_dict() for logger in self.loggers],
             "amp_scaler": self.precision_plugin.state_dict(),
@@ -443,6 +465,7 @@ class Trainer:
         loops = states["loops"]
         self.current_epoch, self.global_step = loops["epoch"], loops["global_step"]
         self.batch_idx = loops["batch_idx"]
+        self.nonfinite_steps = loops.get("nonfinite_steps", 0)
         self.precision_plugin.load_state_dict(states.get("amp_scaler", {}))
         for callback in self.callbacks:
             if callback.state_key in states.get("callbacks", {}):
