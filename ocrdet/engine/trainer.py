@@ -454,6 +454,8 @@ class Trainer:
         return checkpoint_io.save_checkpoint(prefix, self.module.model.state_dict(), optimizer_state, states)
 
     def _restore(self, ckpt_path: str) -> int:
+        # a set torn by a kill between its renames falls back to the one it was replacing
+        ckpt_path = str(checkpoint_io.resolve_resume(ckpt_path, self.default_root_dir))
         model_state, optimizer_state, states = checkpoint_io.load_resume(ckpt_path)
         missing, unexpected = self.module.model.set_state_dict(model_state) or ([], [])
         if missing or unexpected:

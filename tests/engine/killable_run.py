@@ -1,6 +1,6 @@
 """A toy training run driven from a subprocess, which kills itself with SIGKILL where told (a crash that no handler
 sees): `python -m tests.engine.killable_run <dir> <max_epochs> [--kill-at EPOCH,BATCH] [--kill-in-save N]
-[--resume PREFIX]`. Prints the final global step; saves the final weights to <dir>/final.npy."""
+[--kill-after-rename N] [--resume PREFIX]`. Prints the final global step; saves the final weights to <dir>/final.npy."""
 from __future__ import annotations
 
 import argparse
@@ -41,12 +41,28 @@ def kill_during_save(nth: int) -> None:
     checkpoint_io.paddle.save = save
 
 
+def kill_after_rename(nth: int) -> None:
+    """SIGKILL right after the nth rename of a checkpoint file into place (3 per save: .pdopt, .states, .pdparams)."""
+    original = os.replace
+    calls = {"n": 0}
+
+    def replace(src, dst, *args, **kwargs):
+        original(src, dst, *args, **kwargs)
+        if str(dst).endswith(checkpoint_io.SUFFIXES):
+            calls["n"] += 1
+            if calls["n"] == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint_io.os.replace = replace
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dir")
     parser.add_argument("max_epochs", type=int)
     parser.add_argument("--kill-at")
     parser.add_argument("--kill-in-save", type=int)
+    parser.add_argument("--kill-after-rename", type=int)
     parser.add_argument("--resume")
     args = parser.parse_args()
     out = Path(args.dir)
@@ -54,6 +70,8 @@ def main() -> None:
     if args.kill_at:
         epoch, batch = (int(v) for v in args.kill_at.split(","))
         callbacks.append(KillAt(epoch, batch))
+    if args.kill_after_rename:
+        kill_after_rename(args.kill_after_rename)
     if args.kill_in_save:
         kill_during_save(args.kill_in_save)
     trainer = Trainer(max_epochs=args.max_epochs, accelerator="cpu", seed=5, callbacks=callbacks)

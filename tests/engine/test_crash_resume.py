@@ -55,6 +55,25 @@ def test_sigkill_during_a_checkpoint_save_leaves_the_previous_one_loadable(tmp_p
     np.testing.assert_array_equal(np.load(tmp_path / "b" / "final.npy"), weights)
 
 
+@pytest.mark.parametrize("rename", [16, 17])
+def test_sigkill_between_the_renames_of_a_save_resumes_from_the_set_it_replaced(tmp_path, uninterrupted, rename):
+    # 3 saves per epoch (best_accuracy, iter_epoch_N, latest), 3 renames each (.pdopt, .states, .pdparams): renames
+    # 16 and 17 are epoch 2's `latest` with its .pdopt (and .states) renamed but not its .pdparams
+    killed = run(str(tmp_path / "a"), "3", "--kill-after-rename", str(rename))
+    assert killed.returncode == -signal.SIGKILL
+    ckpt = tmp_path / "a" / "ckpt"
+    with pytest.raises(ValueError, match=r"latest.pd(params|opt): does not match .*latest.states.*resume from latest_previous"):
+        checkpoint_io.load_resume(ckpt / "latest")
+    assert checkpoint_io.resolve_resume(str(ckpt / "latest"), tmp_path / "a") == ckpt / "latest_previous.pdparams"
+    assert checkpoint_io.verify_set(ckpt / "latest_previous")["loops"]["epoch"] == 1
+    resumed = run(str(tmp_path / "b"), "3", "--resume", str(ckpt / "latest"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stderr and "latest_previous" in resumed.stderr
+    weights, steps = uninterrupted
+    assert resumed.stdout.strip().splitlines()[-1] == steps
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "final.npy"), weights)
+
+
 def test_a_set_torn_between_renames_is_refused(tmp_path):
     import paddle
 
