@@ -26,6 +26,7 @@ from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
+from ocrdet.data.transforms.decode import IMAGE_SUFFIXES  # noqa: E402
 from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
@@ -33,7 +34,6 @@ from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
 log = logging.getLogger("ocrdet.predict")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
 

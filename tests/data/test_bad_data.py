@@ -110,6 +110,45 @@ def test_icdar_missing_image_in_eval_names_image_and_gt_file(tmp_path):
     assert dataset[0]["image"].shape == (SIZE, SIZE, 3)
 
 
+def icdar_split(tmp_path: Path, split: str, gts: list[str], images: list[str]) -> Path:
+    (tmp_path / split / "images").mkdir(parents=True)
+    (tmp_path / split / "gts").mkdir()
+    for stem in gts:
+        (tmp_path / split / "gts" / f"gt_{stem}.txt").write_text("4,4,28,4,28,20,4,20,word\n")
+    for name in images:
+        write_png(tmp_path / split / "images" / name)
+    return tmp_path / split
+
+
+def test_icdar_gt_files_without_an_image_are_all_listed_in_evaluation(tmp_path):
+    split = icdar_split(tmp_path, "test", ["img_1", "img_2", "img_3", "img_4"], ["img_1.jpg", "img_3.gif"])
+    with pytest.raises(FileNotFoundError) as raised:
+        Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    suffixes = "{.jpg,.jpeg,.png,.bmp,.webp,.tif,.tiff}"
+    assert str(raised.value) == (
+        "3 ground-truth file(s) without an image; evaluation would leave their boxes out of recall:\n"
+        f"  {split}/gts/gt_img_2.txt: no image img_2{suffixes} in {split}/images\n"
+        f"  {split}/gts/gt_img_3.txt: no image img_3{suffixes} in {split}/images (found img_3.gif: not a readable "
+        "image type)\n"
+        f"  {split}/gts/gt_img_4.txt: no image img_4{suffixes} in {split}/images"
+    )
+
+
+def test_icdar_bmp_and_webp_images_are_read(tmp_path):
+    icdar_split(tmp_path, "test", ["img_1", "img_2"], ["img_1.bmp", "img_2.jpg"])
+    cv2.imwrite(str(tmp_path / "test" / "images" / "img_2.webp"), np.zeros((SIZE, SIZE, 3), np.uint8))
+    (tmp_path / "test" / "images" / "img_2.jpg").unlink()
+    dataset = Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    assert len(dataset) == 2 and dataset[1]["image"].shape == (SIZE, SIZE, 3)
+
+
+def test_icdar_gt_without_an_image_in_training_is_a_logged_loss(tmp_path, caplog):
+    icdar_split(tmp_path, "train", ["img_1", "img_2"], ["img_1.png"])
+    dataset = Icdar2015Dataset(str(tmp_path), "train", [DecodeImage()])
+    assert len(dataset) == 1
+    assert "1 ground-truth file(s) without an image, not trained on: " in caplog.text and "gt_img_2.txt" in caplog.text
+
+
 def test_only_bad_images_stop_training_naming_the_last_reason(tmp_path):
     train, _ = label_dataset(tmp_path, [line("gone.png", region(BOX))], train=True)
     with pytest.raises(RuntimeError, match=r"100 samples in a row were unusable, the last: .*gone\.png .*label\.txt:1"):

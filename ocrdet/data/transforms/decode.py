@@ -4,6 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Image files the data sets and ocrdet-predict take: formats cv2.imdecode reads in every OpenCV build.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
 
 class DecodeImage:
     """Decode `image` (bytes) with cv2.imdecode in BGR order; None (drop) when the bytes are not an image.
