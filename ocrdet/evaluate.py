@@ -26,7 +26,7 @@ import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
-from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, check_values  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
@@ -38,6 +38,7 @@ ENGINES = ("predictor", "dygraph")
 
 def run_eval(cfg: DictConfig) -> dict[str, float]:
     check_targets(cfg)
+    check_values(cfg)
     engine = cfg.get("engine", "dygraph")
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")

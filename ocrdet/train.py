@@ -13,7 +13,7 @@ from ocrdet.utils.setup import quiet_warnings
 
 quiet_warnings()
 
-from ocrdet.config import CONF_DIR, check_targets  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, check_values  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
@@ -58,6 +58,7 @@ def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
 def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
     check_targets(cfg)
+    check_values(cfg)
     run_dir = Path(cfg.paths.output_dir)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)

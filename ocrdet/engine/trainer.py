@@ -47,7 +47,7 @@ class Trainer:
         amp_level: str = "O1",
         accumulate_grad_batches: int = 1,
         check_val_every_n_epoch: int | None = 1,
-        val_check_interval: int | None = None,
+        val_check_interval: int | float | None = None,
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
         log_every_n_steps: int = 10,
@@ -66,6 +66,7 @@ class Trainer:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
         if accumulate_grad_batches < 1:
             raise ValueError(f"trainer.accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
+        _check_val_check_interval(val_check_interval)
         self.max_epochs = max_epochs
         self.max_steps = max_steps
         # devices/nnodes/master are read by ocrdet.launch before the ranks start; here they are a consistency check
@@ -192,6 +193,7 @@ class Trainer:
         if self.num_training_batches == 0:
             raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
         module.setup("fit")
+        self._check_monitor(val_dataloader)
         if self.sync_batchnorm:
             module.model = distributed.sync_batchnorm(module.model, self.world_size, self.accelerator)
         opt_cfg = module.configure_optimizers()
@@ -224,6 +226,29 @@ class Trainer:
                 for logger in self.loggers:
                     logger.finalize(status)
         return dict(self.callback_metrics)
+
+    def _val_every_steps(self) -> int:
+        """trainer.val_check_interval in optimizer steps: an int is a step count, a float in (0, 1] a fraction of an
+        epoch (Lightning's meaning)."""
+        interval = self.val_check_interval
+        if isinstance(interval, float):
+            return max(1, int(interval * self.steps_per_epoch))
+        return int(interval)
+
+    def _check_monitor(self, val_dataloader: Iterable | None) -> None:
+        """A monitor naming no metric the task logs would silently never save a best checkpoint."""
+        callback = self.checkpoint_callback
+        if callback is None or callback.monitor is None:
+            return
+        names = self.module.validation_metric_names()
+        if names is not None and callback.monitor not in names:
+            raise ValueError(
+                f"callbacks.model_checkpoint.monitor={callback.monitor!r} is not a metric this task logs; choose one "
+                f"of {names}"
+            )
+        if val_dataloader is None:
+            log.warning("no validation data: %s is never computed, so no best_accuracy checkpoint is saved",
+                        callback.monitor)
 
     def _epoch_done(self) -> bool:
         return self.max_epochs is not None and self.current_epoch >= self.max_epochs
@@ -268,7 +293,7 @@ class Trainer:
                     callback.on_train_batch_end(self, module, outputs, batch, batch_idx)
                 if stepped and self.global_step % self.log_every_n_steps == 0:
                     self._log_metrics(outputs, self.global_step)
-                if stepped and self.val_check_interval and self.global_step % self.val_check_interval == 0:
+                if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
                     if val_dataloader is not None:
                         self._run_validation(val_dataloader)
                         module.train()
@@ -503,6 +528,20 @@ def rename_optimizer_state(
         else:
             renamed[rename(key) if isinstance(key, str) else key] = value
     return renamed
+
+
+def _check_val_check_interval(value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"trainer.val_check_interval={value!r}: an int (optimizer steps) or a float in (0, 1]")
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"trainer.val_check_interval={value}: a step count must be >= 1")
+    if isinstance(value, float) and not 0.0 < value <= 1.0:
+        raise ValueError(
+            f"trainer.val_check_interval={value}: a float is a fraction of an epoch and must be in (0, 1]; use an int "
+            "for a number of optimizer steps"
+        )
 
 
 def _set_cpu_threads(threads: int) -> None:

@@ -144,6 +144,12 @@ class DBPostProcess:
             raise ValueError(f"box_type must be one of {_BOX_TYPES}, got {box_type!r}")
         if max_candidates < 0:
             raise ValueError(f"max_candidates must be >= 0, got {max_candidates}")
+        # the maps are probabilities: a threshold outside [0, 1] keeps nothing (or everything) and scores 0 silently
+        for name, value in (("thresh", thresh), ("box_thresh", box_thresh)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"postprocess.{name}={value}: a probability threshold must be in [0, 1]")
+        if not float(unclip_ratio) > 0:
+            raise ValueError(f"postprocess.unclip_ratio={unclip_ratio}: must be > 0")
         self.thresh = float(thresh)
         self.box_thresh = float(box_thresh)
         self.max_candidates = int(max_candidates)

@@ -133,3 +133,25 @@ def test_too_many_bad_samples_stop_the_run(tmp_path):
     t = trainer(tmp_path, max_epochs=1, max_bad_fraction=0.05)
     with pytest.raises(RuntimeError, match=r"8 of 24 samples drawn this epoch were unusable"):
         t.fit(ToyTask(), skippy_loader(2))
+
+
+class CountValidations(Callback):
+    def __init__(self) -> None:
+        self.at: list[int] = []
+
+    def on_validation_end(self, trainer, module):
+        self.at.append(trainer.global_step)
+
+
+@pytest.mark.parametrize("interval, expected", [(0.5, [2, 4, 6, 8]), (1.0, [4, 8]), (3, [3, 6])])
+def test_val_check_interval_float_is_a_fraction_of_an_epoch(tmp_path, interval, expected):
+    counter = CountValidations()
+    t = Trainer(accelerator="cpu", seed=3, max_epochs=2, val_check_interval=interval, callbacks=[counter])
+    t.fit(ToyTask(), loader(), loader(shuffle=False))  # 4 steps per epoch
+    assert counter.at == expected
+
+
+@pytest.mark.parametrize("interval", [0, -1, 0.0, 1.5, "abc"])
+def test_bad_val_check_interval_is_refused_naming_it(interval):
+    with pytest.raises(ValueError, match=f"trainer.val_check_interval={interval!r}"):
+        Trainer(accelerator="cpu", max_epochs=1, val_check_interval=interval)
