@@ -15,6 +15,7 @@ quiet_warnings()
 
 from ocrdet.config import CONF_DIR, check_targets, check_values  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.launch import is_worker, launch  # noqa: E402
@@ -60,12 +61,13 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     check_targets(cfg)
     check_values(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
+    check_resume_config(cfg, resume)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
     apply_finetune(task.model, cfg.get("finetune"))
     train_loader = build_train_loader(cfg)
     val_loader = build_val_loader(cfg)
-    resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
     _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)
@@ -86,6 +88,50 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     if checkpoint is not None and checkpoint.best_score is not None:
         log.info("best %s=%.6f at %s", checkpoint.monitor, checkpoint.best_score, checkpoint.best_model_path)
     return metrics
+
+
+# Keys a resume may change freely: where things are written or logged, how fast data loads, how much is printed.
+# Anything else changes the run (batch size -> the LR schedule's steps, lr, model, data) and needs consent.
+RESUME_FREE_KEYS = (
+    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath", "data.num_workers",
+    "data.eval_num_workers", "trainer.cpu_threads", "trainer.cpu_onednn", "trainer.log_every_n_steps",
+    "trainer.default_root_dir", "task_name",
+)
+
+
+def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
+    """Refuse to resume with a config that differs from the checkpoint's in a key that changes the run, naming the
+    keys and their values, unless `resume_allow_changes` lists them (or holds "*")."""
+    if resume is None:
+        return
+    saved = checkpoint_io.read_states(resume).get("hyper_parameters")
+    if not saved:
+        log.warning("%s records no config: cannot check that this resume uses the same settings", resume)
+        return
+    allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
+    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    before = flatten(saved)
+    # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
+    written = flatten(OmegaConf.to_container(cfg, resolve=False))
+
+    def derived(key: str) -> bool:
+        parts = key.split(".")
+        return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
+
+    changed = [
+        key for key in sorted(set(now) | set(before))
+        if now.get(key, "<absent>") != before.get(key, "<absent>")
+        and not key.startswith(RESUME_FREE_KEYS)
+        and not derived(key)
+        and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
+    ]
+    if changed:
+        details = ", ".join(f"{k}: {before.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in changed)
+        raise ValueError(
+            f"resume={resume}: the config differs from the checkpoint's in {details}. A resume continues the same "
+            f"run (its LR schedule, data and model); start a new run, or accept the change with "
+            f"resume_allow_changes=[{','.join(changed)}]"
+        )
 
 
 def _group_choices() -> dict[str, str]:

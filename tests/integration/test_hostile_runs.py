@@ -27,3 +27,20 @@ def test_a_diverging_lr_never_saves_non_finite_weights(tmp_path):
         state = checkpoint_io.load_params(params)
         assert [k for k, v in state.items() if not np.isfinite(v.numpy()).all()] == []
     assert checkpoint_io.read_states(tmp_path / "run" / "checkpoints" / "latest.pdparams")["loops"]["nonfinite_steps"] == 5
+
+
+def test_a_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path):
+    train(tmp_path, [], "first")
+    first = tmp_path / "first"
+    with pytest.raises(ValueError) as error:
+        train(tmp_path, [f"resume={first}", "data.batch_size=1", "optim.lr=0.01"], "second")
+    assert str(error.value) == (
+        f"resume={first}/checkpoints/latest.pdparams: the config differs from the checkpoint's in data.batch_size: "
+        "2 -> 1, optim.lr: 0.002 -> 0.01. A resume continues the same run (its LR schedule, data and model); start a "
+        "new run, or accept the change with resume_allow_changes=[data.batch_size,optim.lr]"
+    )
+    assert not (tmp_path / "second" / "checkpoints").exists()
+    # consent given: the run continues (here for one more epoch)
+    train(tmp_path, [f"resume={first}", "trainer.max_epochs=2", "resume_allow_changes=[trainer.max_epochs]"], "third")
+    states = checkpoint_io.read_states(tmp_path / "third" / "checkpoints" / "latest.pdparams")
+    assert states["loops"]["epoch"] == 2
