@@ -20,18 +20,23 @@ from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
-from ocrdet.models.weights import load_pretrained  # noqa: E402
+from ocrdet.models.distillation import DistillationModel  # noqa: E402
+from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
 
 log = logging.getLogger("ocrdet.train")
 
 
-def apply_finetune(model: Any, finetune: DictConfig | None) -> None:
-    """Load the finetune group's weights by key (and prefix) and report what matched."""
+def apply_finetune(model: Any, finetune: DictConfig | None) -> LoadReport | None:
+    """Load the finetune group's weights by key (and prefix) and report what matched. Model tensors left at their
+    initial values are a warning, except the threshold branch (absent from inference weights, it starts fresh)."""
     if not finetune or not finetune.get("pretrained"):
-        return
+        return None
     report = load_pretrained(model, finetune.pretrained, prefix=finetune.get("prefix") or "")
-    log.info(
+    not_loaded = [k for k in report.missing + report.mismatched if ".thresh." not in f".{k}"]
+    level = logging.WARNING if not_loaded else logging.INFO
+    log.log(
+        level,
         "finetune weights %s: %d matched, %d missing, %d unexpected, %d shape mismatches",
         finetune.pretrained,
         len(report.matched),
@@ -39,8 +44,26 @@ def apply_finetune(model: Any, finetune: DictConfig | None) -> None:
         len(report.unexpected),
         len(report.mismatched),
     )
-    if report.missing:
-        log.info("missing (kept at init): %s", _summarise(report.missing))
+    if report.missing or report.mismatched:
+        log.log(level, "not loaded (kept at init): %s", _summarise(report.missing + report.mismatched))
+    return report
+
+
+def warn_untrained_frozen(model: Any, finetune_report: LoadReport | None) -> None:
+    """A frozen sub-model (the CML teacher) that got no weights stays at its random initialisation for the whole
+    run: the students would learn from noise."""
+    if not isinstance(model, DistillationModel):
+        return
+    loaded = set(finetune_report.matched) if finetune_report else set()
+    for name in model.frozen:
+        if name in model.load_reports or any(k.startswith(f"{name}.") for k in loaded):
+            continue
+        log.warning(
+            "sub-model %s is frozen but no weights were loaded into it: it stays at its random initialisation, so "
+            "the losses that read it train against noise. Give it weights: the `pretrained` of its entry under "
+            "`members` (members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
+            "ocrdet-extract) or finetune=cml_checkpoint", name,
+        )
 
 
 def _summarise(keys: list[str], limit: int = 8) -> str:
@@ -65,7 +88,7 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     check_resume_config(cfg, resume)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
-    apply_finetune(task.model, cfg.get("finetune"))
+    warn_untrained_frozen(task.model, apply_finetune(task.model, cfg.get("finetune")))
     train_loader = build_train_loader(cfg)
     val_loader = build_val_loader(cfg)
     _continue_logger_run(cfg, resume)
