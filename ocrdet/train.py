@@ -22,6 +22,7 @@ from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
+from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
 
 log = logging.getLogger("ocrdet.train")
@@ -84,6 +85,9 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     check_targets(cfg)
     check_values(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    install_log_redaction()
+    # Hydra wrote the composed config and the command-line overrides before this job started
+    redact_files([run_dir / ".hydra" / name for name in ("config.yaml", "overrides.yaml", "hydra.yaml")])
     resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
     check_resume_config(cfg, resume)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
@@ -94,7 +98,7 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)
-    trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
+    trainer.hyper_parameters = redact(OmegaConf.to_container(cfg, resolve=True))  # to MLflow params and .states
     if trainer.is_global_zero and logger is not None:
         logger.log_hyperparams(trainer.hyper_parameters)
         logger.set_tags({**_group_choices(), "ocrdet.run_dir": str(run_dir.resolve())})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ocrdet.engine.loggers.base import Logger, flatten
+from ocrdet.utils.redact import redact_text
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -38,7 +39,7 @@ class MLflowLogger(Logger):
         else:
             run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {}))
             self.run_id = run.info.run_id
-        log.info("MLflow run %s in %s", self.run_id, self.tracking_uri)
+        log.info("MLflow run %s in %s", self.run_id, redact_text(self.tracking_uri))
 
     def log_hyperparams(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -79,7 +80,7 @@ class MLflowLogger(Logger):
         self.client.set_terminated(self.run_id, status=status)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri}
+        return {"run_id": self.run_id, "tracking_uri": redact_text(self.tracking_uri)}  # .states are shared
 
 
 def mlflow_client(tracking_uri: str | None = None) -> "MlflowClient":
