@@ -1,6 +1,7 @@
 """`ocrdet-train`: compose the config, build data/model/task/trainer, fit, return the monitored metric."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
+from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
 from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, join_sweep  # noqa: E402
 
@@ -84,6 +86,12 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
     check_targets(cfg)
     check_values(cfg)
+    # before anything reads or writes the run dir; the driver of a multi-rank run holds it for its ranks
+    with run_dir_lock(cfg.paths.output_dir) if not is_worker() else contextlib.nullcontext():
+        return _run_train(cfg)
+
+
+def _run_train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.output_dir)
     install_log_redaction()
     # Hydra wrote the composed config and the command-line overrides before this job started
@@ -176,7 +184,11 @@ def main(cfg: DictConfig) -> float | None:
     parent_run_id = join_sweep(cfg)
     several_ranks = int(cfg.trainer.devices) * int(cfg.trainer.get("nnodes", 1)) > 1
     # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.launch)
-    metrics = launch(cfg) if several_ranks and not is_worker() else run_train(cfg)
+    if several_ranks and not is_worker():
+        with run_dir_lock(cfg.paths.output_dir):
+            metrics = launch(cfg)
+    else:
+        metrics = run_train(cfg)
     if parent_run_id is not None:
         close_parent_run(cfg.logger.mlflow.tracking_uri, parent_run_id)
     monitor = cfg.callbacks.get("model_checkpoint", {}).get("monitor") if cfg.get("callbacks") else None

@@ -91,3 +91,28 @@ def test_finetuning_that_loads_few_tensors_is_a_warning(tmp_path, caplog):
         f"finetune weights {tmp_path / 'part.pdparams'}: 2 matched, 2 missing, 0 unexpected, 0 shape mismatches",
         "not loaded (kept at init): 1.weight, 1.bias",
     ]
+
+
+def test_a_second_run_in_a_held_run_dir_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from ocrdet.utils.run_lock import RunDirLocked, run_dir_lock
+
+    run_dir = tmp_path / "run"
+    # another process holds the run dir (as a live ocrdet-train would) until we close its stdin
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from ocrdet.utils.run_lock import run_dir_lock\n"
+         f"with run_dir_lock({str(run_dir)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(RunDirLocked, match=rf"{run_dir} is in use by another run \(pid {holder.pid}, lock "):
+            train(tmp_path, [])
+        assert not (run_dir / "checkpoints").exists()
+    finally:
+        holder.kill()  # SIGKILL: no handler runs, yet the kernel drops the lock with the process
+        holder.wait()
+    with run_dir_lock(run_dir), run_dir_lock(run_dir):  # free again, no stale lock; nested in one process is fine
+        pass
