@@ -111,7 +111,7 @@ def _where(image_path: object, origin: str) -> str:
 def _drop_reason(op: Callable) -> str:
     # DecodeImage says None for bytes that are no image; name that, not the op.
     if isinstance(op, DecodeImage):
-        return "undecodable image (not an image, or truncated)"
+        return op.last_drop_reason or "undecodable image (not an image, or truncated)"
     return f"dropped by {type(op).__name__}"
 
 

@@ -326,3 +326,35 @@ def test_missing_dataset_root_is_an_error_naming_the_path(tmp_path):
         PaddleOCRLabelDataset(str(nowhere), [], [])
     with pytest.raises(FileNotFoundError, match=exact(f"label file not found: {no_file}")):
         PaddleOCRLabelDataset(str(tmp_path), [str(no_file)], [])
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims width x height (a decoder would allocate for that)."""
+    ok, encoded = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length(2) precision(1) height(2) width(2)
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_huge_test_image_is_refused_by_its_header_before_decoding(tmp_path):
+    split = icdar_split(tmp_path, "test", ["img_1"], [])
+    (split / "images" / "img_1.jpg").write_bytes(jpeg_claiming(20000, 20000))
+    dataset = Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    with pytest.raises(BadSampleError, match=re.escape(
+        f"{split / 'images' / 'img_1.jpg'} ({split / 'gts' / 'gt_img_1.txt'}): image of more than 178956970 pixels "
+        "exceeds max_pixels=134217728: decoding it could exhaust memory"
+    )):
+        dataset[0]
+    (split / "images" / "img_1.jpg").write_bytes(jpeg_claiming(12000, 12000))  # under Pillow's limit: its size
+    with pytest.raises(BadSampleError, match="image of 12000x12000 pixels exceeds max_pixels=134217728"):
+        dataset[0]
+
+
+def test_a_huge_network_input_is_capped_with_a_warning(caplog):
+    from ocrdet.data.transforms import DetResizeForTest
+
+    out = DetResizeForTest()({"image": np.zeros((100, 6000, 3), np.uint8), "image_path": "wide.jpg"})
+    assert out["image"].shape == (64, 4000, 3)  # 'min' to 736 would make it 736 x 44160
+    np.testing.assert_allclose(out["shape"], [100, 6000, 0.64, 4000 / 6000], rtol=1e-6)
+    assert "wide.jpg: 44160x736 input capped to 4000x64 (max_side_len=4000)" in caplog.text
