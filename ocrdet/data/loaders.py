@@ -2,7 +2,11 @@
 augmentations differ across workers and epochs yet repeat exactly for the same seed."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import random
+import signal
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -12,13 +16,40 @@ from ocrdet.data.memory import reuse_freed_memory
 from ocrdet.engine.distributed import ShardBatchSampler
 
 
+# How long a loader worker outlives a SIGTERM sent to the whole process group (SLURM pre-emption): long enough for
+# the main process to finish its step and save, after which it shuts the workers down itself.
+WORKER_SIGTERM_GRACE_S = 120
+
+
+def _defer_sigterm(signum: int, frame: Any) -> None:
+    """The first SIGTERM arms an alarm (whose default action ends the process) and lets the worker go on serving the
+    main process; a second one (the loader's own shutdown) ends it at once."""
+    if signal.alarm(WORKER_SIGTERM_GRACE_S):  # an alarm was already armed: this is the second SIGTERM
+        os._exit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the process that forked it dies, even by SIGKILL (no orphans reading data)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def setup_worker_process() -> None:
     """Settings for a process that runs the data pipeline (each loader worker): reuse freed memory, so that the
-    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes).
+    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes); survive a SIGTERM to
+    the process group long enough for the main process to save; die with the main process.
 
     OpenCV's thread count is left alone: cv2.setNumThreads in a forked worker can wait forever on the parent's
     thread pool (seen in the test suite)."""
     reuse_freed_memory()
+    signal.signal(signal.SIGTERM, _defer_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process handles it
+    _die_with_parent()
 
 
 class WorkerSeeder:

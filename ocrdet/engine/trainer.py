@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import random
 import signal
@@ -393,6 +394,14 @@ class Trainer:
         path = self.save_checkpoint(self._checkpoint_dir() / "latest")
         log.warning("saved %s (epoch %d, batch %d); resume with resume=%s", path, self.current_epoch,
                     self.batch_idx, self._checkpoint_dir() / "latest")
+        # loader workers (ours) may be blocked in a read or deferring the group's SIGTERM: end them now. Paddle's
+        # SIGCHLD handler would report their end as a crash after the save: this process is exiting, so restore the
+        # default first.
+        children = multiprocessing.active_children()
+        if children and hasattr(signal, "SIGCHLD"):
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for child in children:
+            child.kill()
         raise SystemExit(128 + self._signal_received)
 
     def _optimizer_step(self, batch_idx: int) -> bool:

@@ -1,6 +1,6 @@
 """A toy training run driven from a subprocess, which kills itself with SIGKILL where told (a crash that no handler
 sees): `python -m tests.engine.killable_run <dir> <max_epochs> [--kill-at EPOCH,BATCH] [--kill-in-save N]
-[--kill-after-rename N] [--resume PREFIX]`. Prints the final global step; saves the final weights to <dir>/final.npy."""
+[--kill-after-rename N] [--term-group-at EPOCH,BATCH] [--workers N] [--resume PREFIX]`. Prints the final global step; saves the final weights to <dir>/final.npy."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,17 @@ class KillAt(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == self.at:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TermGroupAt(Callback):
+    """SIGTERM to the whole process group (main process and loader workers), as SLURM pre-emption sends it."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.at = (epoch, batch)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == self.at:
+            os.killpg(os.getpgid(0), signal.SIGTERM)
 
 
 def kill_during_save(nth: int) -> None:
@@ -64,19 +75,24 @@ def main() -> None:
     parser.add_argument("--kill-in-save", type=int)
     parser.add_argument("--kill-after-rename", type=int)
     parser.add_argument("--resume")
+    parser.add_argument("--term-group-at")
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     out = Path(args.dir)
     callbacks: list[Callback] = [ModelCheckpoint(str(out / "ckpt"), every_n_epochs=1)]
     if args.kill_at:
         epoch, batch = (int(v) for v in args.kill_at.split(","))
         callbacks.append(KillAt(epoch, batch))
+    if args.term_group_at:
+        epoch, batch = (int(v) for v in args.term_group_at.split(","))
+        callbacks.append(TermGroupAt(epoch, batch))
     if args.kill_after_rename:
         kill_after_rename(args.kill_after_rename)
     if args.kill_in_save:
         kill_during_save(args.kill_in_save)
     trainer = Trainer(max_epochs=args.max_epochs, accelerator="cpu", seed=5, callbacks=callbacks)
     task = ToyTask()
-    trainer.fit(task, loader(), loader(shuffle=False), ckpt_path=args.resume)
+    trainer.fit(task, loader(workers=args.workers), loader(shuffle=False), ckpt_path=args.resume)
     np.save(out / "final.npy", np.concatenate([p.numpy().ravel() for p in task.model.parameters()]))
     print(f"global_step={trainer.global_step}")
 

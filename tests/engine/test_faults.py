@@ -155,3 +155,4 @@ def test_val_check_interval_float_is_a_fraction_of_an_epoch(tmp_path, interval, 
 def test_bad_val_check_interval_is_refused_naming_it(interval):
     with pytest.raises(ValueError, match=f"trainer.val_check_interval={interval!r}"):
         Trainer(accelerator="cpu", max_epochs=1, val_check_interval=interval)
+
