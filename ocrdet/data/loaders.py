@@ -16,18 +16,6 @@ from ocrdet.data.memory import reuse_freed_memory
 from ocrdet.engine.distributed import ShardBatchSampler
 
 
-# How long a loader worker outlives a SIGTERM sent to the whole process group (SLURM pre-emption): long enough for
-# the main process to finish its step and save, after which it shuts the workers down itself.
-WORKER_SIGTERM_GRACE_S = 120
-
-
-def _defer_sigterm(signum: int, frame: Any) -> None:
-    """The first SIGTERM arms an alarm (whose default action ends the process) and lets the worker go on serving the
-    main process; a second one (the loader's own shutdown) ends it at once."""
-    if signal.alarm(WORKER_SIGTERM_GRACE_S):  # an alarm was already armed: this is the second SIGTERM
-        os._exit(128 + signum)
-
-
 def _die_with_parent() -> None:
     """Linux: SIGKILL this worker when the process that forked it dies, even by SIGKILL (no orphans reading data)."""
     try:
@@ -41,14 +29,18 @@ def _die_with_parent() -> None:
 
 def setup_worker_process() -> None:
     """Settings for a process that runs the data pipeline (each loader worker): reuse freed memory, so that the
-    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes); survive a SIGTERM to
-    the process group long enough for the main process to save; die with the main process.
+    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes); stay out of the run's
+    process group, so that a SIGTERM to it (`kill -TERM -- -<pgid>`) reaches the main process alone, which saves and
+    then ends them; die with the main process.
 
     OpenCV's thread count is left alone: cv2.setNumThreads in a forked worker can wait forever on the parent's
     thread pool (seen in the test suite)."""
     reuse_freed_memory()
-    signal.signal(signal.SIGTERM, _defer_sigterm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process handles it
+    # A process group of its own: a signal to the run's group (pre-emption, Ctrl-C) reaches the main process only,
+    # which saves at the next step boundary, instead of killing the workers under it (an unsaved crash). Deferring
+    # SIGTERM in the worker instead would also delay the shutdowns Paddle and multiprocessing do with it.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
 
 
