@@ -29,7 +29,7 @@ import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
-from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
 from ocrdet.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
@@ -46,6 +46,8 @@ EVAL_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "los
 def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[str, float]:
     """P/R/H of `cfg.weights` on the val split. `explicit`: the override keys given on the command line, which an
     export's inference.yml does not replace (default: the running Hydra job's)."""
+    check_targets(cfg)
+    check_values(cfg)
     engine = cfg.get("engine", "dygraph")
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")

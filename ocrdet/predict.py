@@ -26,8 +26,9 @@ setup_cli()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
+from ocrdet.data.transforms.decode import IMAGE_SUFFIXES  # noqa: E402
 from ocrdet.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
@@ -35,7 +36,6 @@ from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
 log = logging.getLogger("ocrdet.predict")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
 # Taken from the run behind `weights=` (ocrdet.config.adopt_run_config); the resize stays inference's (`transforms`).
@@ -151,6 +151,7 @@ def detect(
 def run_predict(cfg: DictConfig, explicit: Collection[str] | None = None) -> Path:
     """Detect text in every image of `cfg.input`; returns the results file. `explicit`: the override keys given on
     the command line, which an export's inference.yml does not replace (default: the running Hydra job's)."""
+    check_targets(cfg)
     images = list_images(cfg.input)
     names = [p.name for p in images]
     clashes = sorted({n for n in names if names.count(n) > 1})

@@ -1,6 +1,7 @@
 """`ocrdet-train`: compose the config, build data/model/task/trainer, fit, return the monitored metric."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,24 +14,32 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.config import CONF_DIR, check_types  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
 from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
-from ocrdet.models.weights import load_pretrained  # noqa: E402
+from ocrdet.models.distillation import DistillationModel  # noqa: E402
+from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
+from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
+from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, config_params, join_sweep  # noqa: E402
 
 log = logging.getLogger("ocrdet.train")
 
 
-def apply_finetune(model: Any, finetune: DictConfig | None) -> None:
-    """Load the finetune group's weights by key (and prefix) and report what matched."""
+def apply_finetune(model: Any, finetune: DictConfig | None) -> LoadReport | None:
+    """Load the finetune group's weights by key (and prefix) and report what matched. Model tensors left at their
+    initial values are a warning, except the threshold branch (absent from inference weights, it starts fresh)."""
     if not finetune or not finetune.get("pretrained"):
-        return
+        return None
     report = load_pretrained(model, finetune.pretrained, prefix=finetune.get("prefix") or "")
-    log.info(
+    not_loaded = [k for k in report.missing + report.mismatched if ".thresh." not in f".{k}"]
+    level = logging.WARNING if not_loaded else logging.INFO
+    log.log(
+        level,
         "finetune weights %s: %d matched, %d missing, %d unexpected, %d shape mismatches",
         finetune.pretrained,
         len(report.matched),
@@ -38,8 +47,26 @@ def apply_finetune(model: Any, finetune: DictConfig | None) -> None:
         len(report.unexpected),
         len(report.mismatched),
     )
-    if report.missing:
-        log.info("missing (kept at init): %s", _summarise(report.missing))
+    if report.missing or report.mismatched:
+        log.log(level, "not loaded (kept at init): %s", _summarise(report.missing + report.mismatched))
+    return report
+
+
+def warn_untrained_frozen(model: Any, finetune_report: LoadReport | None) -> None:
+    """A frozen sub-model (the CML teacher) that got no weights stays at its random initialisation for the whole
+    run: the students would learn from noise."""
+    if not isinstance(model, DistillationModel):
+        return
+    loaded = set(finetune_report.matched) if finetune_report else set()
+    for name in model.frozen:
+        if name in model.load_reports or any(k.startswith(f"{name}.") for k in loaded):
+            continue
+        log.warning(
+            "sub-model %s is frozen but no weights were loaded into it: it stays at its random initialisation, so "
+            "the losses that read it train against noise. Give it weights: the `pretrained` of its entry under "
+            "`members` (members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
+            "ocrdet-extract) or finetune=cml_checkpoint", name,
+        )
 
 
 def _summarise(keys: list[str], limit: int = 8) -> str:
@@ -57,20 +84,32 @@ def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
 
 def run_train(cfg: DictConfig) -> dict[str, float]:
     """Fit once from a composed config; return the trainer's final callback metrics."""
+    check_targets(cfg)
+    check_values(cfg)
+    # before anything reads or writes the run dir; the driver of a multi-rank run holds it for its ranks
+    with run_dir_lock(cfg.paths.output_dir) if not is_worker() else contextlib.nullcontext():
+        return _run_train(cfg)
+
+
+def _run_train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.output_dir)
+    install_log_redaction()
+    # Hydra wrote the composed config and the command-line overrides before this job started
+    redact_files([run_dir / ".hydra" / name for name in ("config.yaml", "overrides.yaml", "hydra.yaml")])
+    resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
+    check_resume_config(cfg, resume)
     choices = _group_choices()
     # before anything is built: Hydra's instantiate resolves interpolations of the nodes it builds in place
-    params = config_params(cfg, choices)
+    params = redact(config_params(cfg, choices))
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
-    apply_finetune(task.model, cfg.get("finetune"))
+    warn_untrained_frozen(task.model, apply_finetune(task.model, cfg.get("finetune")))
     train_loader = build_train_loader(cfg)
     val_loader = build_val_loader(cfg)
-    resume = checkpoint_io.resolve_resume(cfg.get("resume"), run_dir)
     _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)
-    trainer.hyper_parameters = OmegaConf.to_container(cfg, resolve=True)
+    trainer.hyper_parameters = redact(OmegaConf.to_container(cfg, resolve=True))  # to MLflow params and .states
     if trainer.is_global_zero and logger is not None:
         logger.log_hyperparams(params)
         tags = {**choices, "ocrdet.run_dir": str(run_dir.resolve())}
@@ -92,6 +131,50 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+# Keys a resume may change freely: where things are written or logged, how fast data loads, how much is printed.
+# Anything else changes the run (batch size -> the LR schedule's steps, lr, model, data) and needs consent.
+RESUME_FREE_KEYS = (
+    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath", "data.num_workers",
+    "data.eval_num_workers", "trainer.cpu_threads", "trainer.cpu_onednn", "trainer.log_every_n_steps",
+    "trainer.default_root_dir", "task_name",
+)
+
+
+def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
+    """Refuse to resume with a config that differs from the checkpoint's in a key that changes the run, naming the
+    keys and their values, unless `resume_allow_changes` lists them (or holds "*")."""
+    if resume is None:
+        return
+    saved = checkpoint_io.read_states(resume).get("hyper_parameters")
+    if not saved:
+        log.warning("%s records no config: cannot check that this resume uses the same settings", resume)
+        return
+    allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
+    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    before = flatten(saved)
+    # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
+    written = flatten(OmegaConf.to_container(cfg, resolve=False))
+
+    def derived(key: str) -> bool:
+        parts = key.split(".")
+        return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
+
+    changed = [
+        key for key in sorted(set(now) | set(before))
+        if now.get(key, "<absent>") != before.get(key, "<absent>")
+        and not key.startswith(RESUME_FREE_KEYS)
+        and not derived(key)
+        and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
+    ]
+    if changed:
+        details = ", ".join(f"{k}: {before.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in changed)
+        raise ValueError(
+            f"resume={resume}: the config differs from the checkpoint's in {details}. A resume continues the same "
+            f"run (its LR schedule, data and model); start a new run, or accept the change with "
+            f"resume_allow_changes=[{','.join(changed)}]"
+        )
+
+
 def _group_choices() -> dict[str, str]:
     if not HydraConfig.initialized():
         return {}
@@ -108,7 +191,11 @@ def main(cfg: DictConfig) -> float | None:
     parent_run_id = join_sweep(cfg)
     several_ranks = int(cfg.trainer.devices) * int(cfg.trainer.get("nnodes", 1)) > 1
     # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.launch)
-    metrics = launch(cfg) if several_ranks and not is_worker() else run_train(cfg)
+    if several_ranks and not is_worker():
+        with run_dir_lock(cfg.paths.output_dir):
+            metrics = launch(cfg)
+    else:
+        metrics = run_train(cfg)
     checkpoint = cfg.callbacks.get("model_checkpoint") if cfg.get("callbacks") else None
     monitor = checkpoint.get("monitor") if checkpoint else None
     if parent_run_id is not None:

@@ -6,6 +6,8 @@ Bad data, by kind (labels are parsed at construction, so label errors stop the r
 |--------------------------------------------|-------------------------------------------|---------------------------|
 | root, split folder, data_dir or label file | FileNotFoundError naming the path         | nothing: fails at build   |
 | missing; an image without its gt file      |                                           |                           |
+| ICDAR gt file without an image (or with an | eval: FileNotFoundError listing every one | eval: nothing; train: the |
+| unreadable type)                           | train: one warning with the count         | others                    |
 | empty dataset (no images or label lines)   | ValueError "no samples in <source>"       | nothing: fails at build   |
 | unreadable label line (no tab, bad JSON,   | ValueError naming `file:line` and the     | nothing: fails at build   |
 | not UTF-8, too few fields); non-numeric or | fault                                     |                           |
@@ -32,6 +34,7 @@ unusable extra draws are logged and redrawn but not counted (the sample itself w
 """
 from __future__ import annotations
 
+import glob
 import logging
 import re
 from dataclasses import dataclass
@@ -44,12 +47,11 @@ import paddle
 from ocrdet.data.labels import Annotation, parse_icdar2015_gt, read_paddleocr_label_file
 from ocrdet.data.rng import resolve_rng
 from ocrdet.data.synthetic import render_text_image
-from ocrdet.data.transforms.decode import DecodeImage
+from ocrdet.data.transforms.decode import IMAGE_SUFFIXES, DecodeImage
 from ocrdet.data.transforms.extra import UsesExtraSamples
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # A run of drops this long means the data or the pipeline is broken, not unlucky.
 MAX_CONSECUTIVE_SKIPS = 100
 # Construction-time summaries name this many files, then give the count.
@@ -109,7 +111,7 @@ def _where(image_path: object, origin: str) -> str:
 def _drop_reason(op: Callable) -> str:
     # DecodeImage says None for bytes that are no image; name that, not the op.
     if isinstance(op, DecodeImage):
-        return "undecodable image (not an image, or truncated)"
+        return op.last_drop_reason or "undecodable image (not an image, or truncated)"
     return f"dropped by {type(op).__name__}"
 
 
@@ -318,7 +320,29 @@ class Icdar2015Dataset(FileDetDataset):
         for image in images:
             gt = _existing(split_dir / "gts" / f"gt_{image.stem}.txt", "ground truth")
             records.append(Record([image], parse_icdar2015_gt(gt), str(gt)))
+        _check_orphan_gts(split_dir, {image.stem for image in images}, train)
         super().__init__(records, transforms, train, str(split_dir))
+
+
+def _check_orphan_gts(split_dir: Path, image_stems: set[str], train: bool) -> None:
+    """Ground-truth files whose image is missing (or of a type we do not read): in evaluation their boxes would drop
+    out of recall unseen, so every one is listed in an error; in training they are a logged, counted loss."""
+    orphans = []
+    for gt in sorted((split_dir / "gts").glob("gt_*.txt"), key=lambda p: _natural_key(p.name)):
+        stem = gt.stem[len("gt_"):]
+        if stem in image_stems:
+            continue
+        others = sorted(p.name for p in (split_dir / "images").glob(f"{glob.escape(stem)}.*"))
+        unread = f" (found {', '.join(others)}: not a readable image type)" if others else ""
+        orphans.append(f"{gt}: no image {stem}{{{','.join(IMAGE_SUFFIXES)}}} in {split_dir / 'images'}{unread}")
+    if not orphans:
+        return
+    if not train:
+        raise FileNotFoundError(
+            f"{len(orphans)} ground-truth file(s) without an image; evaluation would leave their boxes out of "
+            "recall:\n  " + "\n  ".join(orphans)
+        )
+    logger.warning("%d ground-truth file(s) without an image, not trained on: %s", len(orphans), _summary(orphans))
 
 
 class PaddleOCRLabelDataset(FileDetDataset):

@@ -2,7 +2,11 @@
 augmentations differ across workers and epochs yet repeat exactly for the same seed."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import random
+import signal
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -12,13 +16,32 @@ from ocrdet.data.memory import reuse_freed_memory
 from ocrdet.engine.distributed import ShardBatchSampler
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the process that forked it dies, even by SIGKILL (no orphans reading data)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def setup_worker_process() -> None:
     """Settings for a process that runs the data pipeline (each loader worker): reuse freed memory, so that the
-    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes).
+    pipeline's multi-MB arrays cost no page faults (`ocrdet.data.memory`; no value changes); stay out of the run's
+    process group, so that a SIGTERM to it (`kill -TERM -- -<pgid>`) reaches the main process alone, which saves and
+    then ends them; die with the main process.
 
     OpenCV's thread count is left alone: cv2.setNumThreads in a forked worker can wait forever on the parent's
     thread pool (seen in the test suite)."""
     reuse_freed_memory()
+    # A process group of its own: a signal to the run's group (pre-emption, Ctrl-C) reaches the main process only,
+    # which saves at the next step boundary, instead of killing the workers under it (an unsaved crash). Deferring
+    # SIGTERM in the worker instead would also delay the shutdowns Paddle and multiprocessing do with it.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
 
 
 class WorkerSeeder:

@@ -51,6 +51,11 @@ class TrainModule:
         """Return the epoch's validation metrics."""
         return {}
 
+    def validation_metric_names(self) -> list[str] | None:
+        """The names `on_validation_epoch_end` returns, known before training (None: not declared), so a checkpoint
+        monitor naming none of them fails at once instead of never saving a best checkpoint."""
+        return None
+
     def on_before_backward(self, loss: paddle.Tensor) -> None: ...
     def on_after_backward(self) -> None: ...
     def on_before_optimizer_step(self, optimizer: paddle.optimizer.Optimizer) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import random
 import signal
@@ -17,6 +18,7 @@ import paddle
 
 from ocrdet.engine import checkpoint_io, distributed
 from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.finite_guard import StepGuard, count_nonfinite
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
@@ -46,7 +48,7 @@ class Trainer:
         amp_level: str = "O1",
         accumulate_grad_batches: int = 1,
         check_val_every_n_epoch: int | None = 1,
-        val_check_interval: int | None = None,
+        val_check_interval: int | float | None = None,
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
         log_every_n_steps: int = 10,
@@ -65,6 +67,7 @@ class Trainer:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
         if accumulate_grad_batches < 1:
             raise ValueError(f"trainer.accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
+        _check_val_check_interval(val_check_interval)
         self.max_epochs = max_epochs
         self.max_steps = max_steps
         # devices/nnodes/master are read by ocrdet.launch before the ranks start; here they are a consistency check
@@ -191,12 +194,14 @@ class Trainer:
         if self.num_training_batches == 0:
             raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
         module.setup("fit")
+        self._check_monitor(val_dataloader)
         if self.sync_batchnorm:
             module.model = distributed.sync_batchnorm(module.model, self.world_size, self.accelerator)
         opt_cfg = module.configure_optimizers()
         self.optimizer = opt_cfg["optimizer"]
         self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
+        self._guard = StepGuard(module.model, self.optimizer)
         if self.world_size > 1:
             # gradients are averaged over ranks in backward; the module keeps the bare model for eval and checkpoints
             module.distributed_model = paddle.DataParallel(module.model)
@@ -223,6 +228,29 @@ class Trainer:
                     logger.finalize(status)
         return dict(self.callback_metrics)
 
+    def _val_every_steps(self) -> int:
+        """trainer.val_check_interval in optimizer steps: an int is a step count, a float in (0, 1] a fraction of an
+        epoch (Lightning's meaning)."""
+        interval = self.val_check_interval
+        if isinstance(interval, float):
+            return max(1, int(interval * self.steps_per_epoch))
+        return int(interval)
+
+    def _check_monitor(self, val_dataloader: Iterable | None) -> None:
+        """A monitor naming no metric the task logs would silently never save a best checkpoint."""
+        callback = self.checkpoint_callback
+        if callback is None or callback.monitor is None:
+            return
+        names = self.module.validation_metric_names()
+        if names is not None and callback.monitor not in names:
+            raise ValueError(
+                f"callbacks.model_checkpoint.monitor={callback.monitor!r} is not a metric this task logs; choose one "
+                f"of {names}"
+            )
+        if val_dataloader is None:
+            log.warning("no validation data: %s is never computed, so no best_accuracy checkpoint is saved",
+                        callback.monitor)
+
     def _epoch_done(self) -> bool:
         return self.max_epochs is not None and self.current_epoch >= self.max_epochs
 
@@ -248,6 +276,8 @@ class Trainer:
                     continue
                 self.batch_idx = batch_idx
                 self._count_bad_samples(batch)
+                if accumulated == 0:  # what this optimizer step may break, to undo it
+                    self._guard.snapshot()
                 outputs = self._training_step(batch, batch_idx)
                 accumulated += 1
                 finite_in_step += "train/nonfinite_steps" not in outputs
@@ -255,8 +285,7 @@ class Trainer:
                 stepped = False
                 if accumulated == self.accumulate_grad_batches or last_batch:
                     if finite_in_step:
-                        self._optimizer_step()
-                        stepped = True
+                        stepped = self._optimizer_step(batch_idx)
                     else:  # every micro-batch of this step was skipped: no update, no schedule step
                         self.optimizer.clear_grad()
                     accumulated = finite_in_step = 0
@@ -265,7 +294,7 @@ class Trainer:
                     callback.on_train_batch_end(self, module, outputs, batch, batch_idx)
                 if stepped and self.global_step % self.log_every_n_steps == 0:
                     self._log_metrics(outputs, self.global_step)
-                if stepped and self.val_check_interval and self.global_step % self.val_check_interval == 0:
+                if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
                     if val_dataloader is not None:
                         self._run_validation(val_dataloader)
                         module.train()
@@ -298,8 +327,8 @@ class Trainer:
             result = module.training_step(batch, batch_idx)
         loss = result["loss"]
         if not bool(paddle.isfinite(loss).all()):
-            return self._skip_nonfinite(loss, batch_idx)
-        self._consecutive_nonfinite = 0
+            self._skip_nonfinite(f"non-finite loss {loss.item()}", batch_idx)
+            return {"train/nonfinite_steps": float(self.nonfinite_steps)}
         module.on_before_backward(loss)
         scaled = loss / self.accumulate_grad_batches if self.accumulate_grad_batches > 1 else loss
         self.precision_plugin.backward(scaled)
@@ -309,23 +338,26 @@ class Trainer:
         outputs["train/lr"] = self.optimizer.get_lr()
         return outputs
 
-    def _skip_nonfinite(self, loss: paddle.Tensor, batch_idx: int) -> dict[str, float]:
-        """A NaN/Inf loss contributes no gradient; too many in a row stop the run after saving the last good state
-        (the skipped steps never changed the weights)."""
+    def _skip_nonfinite(self, what: str, batch_idx: int) -> None:
+        """A NaN/Inf loss (no backward) or an update that left NaN/Inf in the weights, BN statistics or optimizer
+        state: the state from before the step is put back and the step counted; too many in a row stop the run after
+        saving that last good state."""
+        self._guard.restore()
         self.module.pop_logged()
         self.nonfinite_steps += 1
         self._consecutive_nonfinite += 1
         log.warning(
-            "non-finite loss %s at epoch %d batch %d: step skipped (%d so far, %d in a row)",
-            loss.item(), self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
+            "%s at epoch %d batch %d: step undone (%d so far, %d in a row)",
+            what, self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
         )
+        self._log_metrics({"train/nonfinite_steps": float(self.nonfinite_steps)}, self.global_step)
         if self._consecutive_nonfinite >= self.max_consecutive_nonfinite:
             path = self.save_checkpoint(self._checkpoint_dir() / "latest")
             raise FloatingPointError(
-                f"{self._consecutive_nonfinite} non-finite losses in a row (epoch {self.current_epoch}, batch "
-                f"{batch_idx}): stopping. The last good state is saved at {path}; lower optim.lr or check the data"
+                f"{self._consecutive_nonfinite} non-finite steps in a row (epoch {self.current_epoch}, batch "
+                f"{batch_idx}; last: {what}): stopping. The last good state is saved at {path}; lower optim.lr or "
+                "check the data"
             )
-        return {"train/nonfinite_steps": float(self.nonfinite_steps)}
 
     def _count_bad_samples(self, batch: Any) -> None:
         """Datasets report in each batch how many draws they dropped (they run in worker processes, whose own
@@ -345,7 +377,10 @@ class Trainer:
     def _report_bad_samples(self) -> None:
         if self.epoch_skipped:
             log.warning("epoch %d: %d bad samples skipped (reasons above)", self.current_epoch, self.epoch_skipped)
-        self._log_metrics({"train/skipped_samples": float(self.epoch_skipped)}, self.global_step)
+        self._log_metrics(
+            {"train/skipped_samples": float(self.epoch_skipped), "train/nonfinite_steps": float(self.nonfinite_steps)},
+            self.global_step,
+        )
 
     def _checkpoint_dir(self) -> Path:
         callback = self.checkpoint_callback
@@ -359,16 +394,31 @@ class Trainer:
         path = self.save_checkpoint(self._checkpoint_dir() / "latest")
         log.warning("saved %s (epoch %d, batch %d); resume with resume=%s", path, self.current_epoch,
                     self.batch_idx, self._checkpoint_dir() / "latest")
+        # loader workers (ours) may be blocked in a read or deferring the group's SIGTERM: end them now. Paddle's
+        # SIGCHLD handler would report their end as a crash after the save: this process is exiting, so restore the
+        # default first.
+        children = multiprocessing.active_children()
+        if children and hasattr(signal, "SIGCHLD"):
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for child in children:
+            child.kill()
         raise SystemExit(128 + self._signal_received)
 
-    def _optimizer_step(self) -> None:
+    def _optimizer_step(self, batch_idx: int) -> bool:
+        """Step; False when the update was undone for leaving non-finite values (no schedule step either)."""
         self.precision_plugin.unscale(self.optimizer)
         self.module.on_before_optimizer_step(self.optimizer)
         self.precision_plugin.step(self.optimizer)
         self.optimizer.clear_grad()
+        bad, total = self._guard.nonfinite()
+        if bad:
+            self._skip_nonfinite(f"the update left {bad} of {total} tensors non-finite", batch_idx)
+            return False
+        self._consecutive_nonfinite = 0
         if self.lr_scheduler is not None:
             self.lr_scheduler.step()
         self.global_step += 1
+        return True
 
     # ---- validation --------------------------------------------------------------------------------------------
     @paddle.no_grad()
@@ -410,13 +460,19 @@ class Trainer:
         """Write `<prefix>.pdparams/.pdopt/.states` (rank 0 only); `.states` holds everything a resume needs."""
         if not self.is_global_zero:
             return None
+        bad, total = count_nonfinite(self.module.model.state_dict().values())
+        if bad:  # a checkpoint is for resuming or deploying: NaN weights would poison both
+            raise FloatingPointError(f"refusing to save {prefix}: {bad} of {total} model tensors are non-finite")
         states: dict[str, Any] = {
             # PaddleOCR's own keys, so its tools can read our files
             "best_model_dict": dict(best_model_dict or {}),
             "epoch": self.current_epoch,
             "global_step": self.global_step,
             # what an exact resume needs
-            "loops": {"epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step},
+            "loops": {
+                "epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step,
+                "nonfinite_steps": self.nonfinite_steps,
+            },
             "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
             "loggers": [logger.state_dict() for logger in self.loggers],
             "amp_scaler": self.precision_plugin.state_dict(),
@@ -432,6 +488,8 @@ class Trainer:
         return checkpoint_io.save_checkpoint(prefix, self.module.model.state_dict(), optimizer_state, states)
 
     def _restore(self, ckpt_path: str) -> int:
+        # a set torn by a kill between its renames falls back to the one it was replacing
+        ckpt_path = str(checkpoint_io.resolve_resume(ckpt_path, self.default_root_dir))
         model_state, optimizer_state, states = checkpoint_io.load_resume(ckpt_path)
         missing, unexpected = self.module.model.set_state_dict(model_state) or ([], [])
         if missing or unexpected:
@@ -443,6 +501,7 @@ class Trainer:
         loops = states["loops"]
         self.current_epoch, self.global_step = loops["epoch"], loops["global_step"]
         self.batch_idx = loops["batch_idx"]
+        self.nonfinite_steps = loops.get("nonfinite_steps", 0)
         self.precision_plugin.load_state_dict(states.get("amp_scaler", {}))
         for callback in self.callbacks:
             if callback.state_key in states.get("callbacks", {}):
@@ -478,6 +537,20 @@ def rename_optimizer_state(
         else:
             renamed[rename(key) if isinstance(key, str) else key] = value
     return renamed
+
+
+def _check_val_check_interval(value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"trainer.val_check_interval={value!r}: an int (optimizer steps) or a float in (0, 1]")
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"trainer.val_check_interval={value}: a step count must be >= 1")
+    if isinstance(value, float) and not 0.0 < value <= 1.0:
+        raise ValueError(
+            f"trainer.val_check_interval={value}: a float is a fraction of an epoch and must be in (0, 1]; use an int "
+            "for a number of optimizer steps"
+        )
 
 
 def _set_cpu_threads(threads: int) -> None:

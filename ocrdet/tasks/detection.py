@@ -90,6 +90,13 @@ class DetectionTask(TrainModule):
             results.update({f"{prefix}{k}": float(v) for k, v in metric.compute().items()})
         return results
 
+    def validation_metric_names(self) -> list[str]:
+        names = []
+        for i, (name, metric) in enumerate(self.metrics.items()):
+            prefix = "val/" if i == 0 else f"val/{name}_"
+            names += [f"{prefix}{k}" for k in copy.deepcopy(metric).compute()]
+        return names
+
     def configure_optimizers(self) -> dict[str, Any]:
         if self.optimizer_factory is None:
             raise ValueError("no optimizer configured: set the `optim` group")

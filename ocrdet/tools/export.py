@@ -19,7 +19,7 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.config import CONF_DIR, run_on_weights  # noqa: E402
+from ocrdet.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
 from ocrdet.deploy import (  # noqa: E402
     ONNX_FILE,
     SETTINGS_FILE,
@@ -70,6 +70,7 @@ def recorded_settings(cfg: DictConfig) -> InferenceSettings:
 
 
 def run_export(cfg: DictConfig) -> list[str]:
+    check_targets(cfg)
     model = instantiate(cfg.model)
     weights = checkpoint_io.resolve_weights(cfg.weights)
     load_for_inference(model, str(weights))

@@ -110,6 +110,45 @@ def test_icdar_missing_image_in_eval_names_image_and_gt_file(tmp_path):
     assert dataset[0]["image"].shape == (SIZE, SIZE, 3)
 
 
+def icdar_split(tmp_path: Path, split: str, gts: list[str], images: list[str]) -> Path:
+    (tmp_path / split / "images").mkdir(parents=True)
+    (tmp_path / split / "gts").mkdir()
+    for stem in gts:
+        (tmp_path / split / "gts" / f"gt_{stem}.txt").write_text("4,4,28,4,28,20,4,20,word\n")
+    for name in images:
+        write_png(tmp_path / split / "images" / name)
+    return tmp_path / split
+
+
+def test_icdar_gt_files_without_an_image_are_all_listed_in_evaluation(tmp_path):
+    split = icdar_split(tmp_path, "test", ["img_1", "img_2", "img_3", "img_4"], ["img_1.jpg", "img_3.gif"])
+    with pytest.raises(FileNotFoundError) as raised:
+        Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    suffixes = "{.jpg,.jpeg,.png,.bmp,.webp,.tif,.tiff}"
+    assert str(raised.value) == (
+        "3 ground-truth file(s) without an image; evaluation would leave their boxes out of recall:\n"
+        f"  {split}/gts/gt_img_2.txt: no image img_2{suffixes} in {split}/images\n"
+        f"  {split}/gts/gt_img_3.txt: no image img_3{suffixes} in {split}/images (found img_3.gif: not a readable "
+        "image type)\n"
+        f"  {split}/gts/gt_img_4.txt: no image img_4{suffixes} in {split}/images"
+    )
+
+
+def test_icdar_bmp_and_webp_images_are_read(tmp_path):
+    icdar_split(tmp_path, "test", ["img_1", "img_2"], ["img_1.bmp", "img_2.jpg"])
+    cv2.imwrite(str(tmp_path / "test" / "images" / "img_2.webp"), np.zeros((SIZE, SIZE, 3), np.uint8))
+    (tmp_path / "test" / "images" / "img_2.jpg").unlink()
+    dataset = Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    assert len(dataset) == 2 and dataset[1]["image"].shape == (SIZE, SIZE, 3)
+
+
+def test_icdar_gt_without_an_image_in_training_is_a_logged_loss(tmp_path, caplog):
+    icdar_split(tmp_path, "train", ["img_1", "img_2"], ["img_1.png"])
+    dataset = Icdar2015Dataset(str(tmp_path), "train", [DecodeImage()])
+    assert len(dataset) == 1
+    assert "1 ground-truth file(s) without an image, not trained on: " in caplog.text and "gt_img_2.txt" in caplog.text
+
+
 def test_only_bad_images_stop_training_naming_the_last_reason(tmp_path):
     train, _ = label_dataset(tmp_path, [line("gone.png", region(BOX))], train=True)
     with pytest.raises(RuntimeError, match=r"100 samples in a row were unusable, the last: .*gone\.png .*label\.txt:1"):
@@ -287,3 +326,35 @@ def test_missing_dataset_root_is_an_error_naming_the_path(tmp_path):
         PaddleOCRLabelDataset(str(nowhere), [], [])
     with pytest.raises(FileNotFoundError, match=exact(f"label file not found: {no_file}")):
         PaddleOCRLabelDataset(str(tmp_path), [str(no_file)], [])
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims width x height (a decoder would allocate for that)."""
+    ok, encoded = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length(2) precision(1) height(2) width(2)
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_huge_test_image_is_refused_by_its_header_before_decoding(tmp_path):
+    split = icdar_split(tmp_path, "test", ["img_1"], [])
+    (split / "images" / "img_1.jpg").write_bytes(jpeg_claiming(20000, 20000))
+    dataset = Icdar2015Dataset(str(tmp_path), "test", [DecodeImage()], train=False)
+    with pytest.raises(BadSampleError, match=re.escape(
+        f"{split / 'images' / 'img_1.jpg'} ({split / 'gts' / 'gt_img_1.txt'}): image of more than 178956970 pixels "
+        "exceeds max_pixels=134217728: decoding it could exhaust memory"
+    )):
+        dataset[0]
+    (split / "images" / "img_1.jpg").write_bytes(jpeg_claiming(12000, 12000))  # under Pillow's limit: its size
+    with pytest.raises(BadSampleError, match="image of 12000x12000 pixels exceeds max_pixels=134217728"):
+        dataset[0]
+
+
+def test_a_huge_network_input_is_capped_with_a_warning(caplog):
+    from ocrdet.data.transforms import DetResizeForTest
+
+    out = DetResizeForTest()({"image": np.zeros((100, 6000, 3), np.uint8), "image_path": "wide.jpg"})
+    assert out["image"].shape == (64, 4000, 3)  # 'min' to 736 would make it 736 x 44160
+    np.testing.assert_allclose(out["shape"], [100, 6000, 0.64, 4000 / 6000], rtol=1e-6)
+    assert "wide.jpg: 44160x736 input capped to 4000x64 (max_side_len=4000)" in caplog.text

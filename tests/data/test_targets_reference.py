@@ -87,9 +87,15 @@ def reference_border_map(polys: list, ignores: list[bool]) -> tuple[np.ndarray, 
         dilated = np.array(pieces[0])
         cv2.fillPoly(mask, [dilated.astype(np.int32)], 1.0)
         (x_min, y_min), (x_max, y_max) = dilated.min(axis=0), dilated.max(axis=0)
+        # distances are measured in the dilated box's coordinates, the polygon shifted there and kept in float32 (as
+        # PaddleOCR does): the shift rounds when the box starts left of or above the canvas
+        local = [(float(np.float32(px - x_min)), float(np.float32(py - y_min))) for px, py in poly]
         for y in range(max(y_min, 0), min(y_max, SIZE - 1) + 1):
             for x in range(max(x_min, 0), min(x_max, SIZE - 1) + 1):
-                scaled = [edge_distance(x, y, poly[i], poly[(i + 1) % len(poly)]) / distance for i in range(len(poly))]
+                scaled = [
+                    edge_distance(x - x_min, y - y_min, local[i], local[(i + 1) % len(poly)]) / distance
+                    for i in range(len(poly))
+                ]
                 if any(math.isnan(v) for v in scaled):
                     continue  # NaN propagates through clip and min, and fmax then keeps the canvas
                 nearest = min(min(max(v, 0.0), 1.0) for v in scaled)

@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
+    # its own session, so a SIGTERM to "the process group" reaches this run and its loader workers only
     return subprocess.run(
         [sys.executable, "-m", "tests.engine.killable_run", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=300,
+        timeout=300, start_new_session=True,
     )
 
 
@@ -55,6 +56,25 @@ def test_sigkill_during_a_checkpoint_save_leaves_the_previous_one_loadable(tmp_p
     np.testing.assert_array_equal(np.load(tmp_path / "b" / "final.npy"), weights)
 
 
+@pytest.mark.parametrize("rename", [16, 17])
+def test_sigkill_between_the_renames_of_a_save_resumes_from_the_set_it_replaced(tmp_path, uninterrupted, rename):
+    # 3 saves per epoch (best_accuracy, iter_epoch_N, latest), 3 renames each (.pdopt, .states, .pdparams): renames
+    # 16 and 17 are epoch 2's `latest` with its .pdopt (and .states) renamed but not its .pdparams
+    killed = run(str(tmp_path / "a"), "3", "--kill-after-rename", str(rename))
+    assert killed.returncode == -signal.SIGKILL
+    ckpt = tmp_path / "a" / "ckpt"
+    with pytest.raises(ValueError, match=r"latest.pd(params|opt): does not match .*latest.states.*resume from latest_previous"):
+        checkpoint_io.load_resume(ckpt / "latest")
+    assert checkpoint_io.resolve_resume(str(ckpt / "latest"), tmp_path / "a") == ckpt / "latest_previous.pdparams"
+    assert checkpoint_io.verify_set(ckpt / "latest_previous")["loops"]["epoch"] == 1
+    resumed = run(str(tmp_path / "b"), "3", "--resume", str(ckpt / "latest"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stderr and "latest_previous" in resumed.stderr
+    weights, steps = uninterrupted
+    assert resumed.stdout.strip().splitlines()[-1] == steps
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "final.npy"), weights)
+
+
 def test_a_set_torn_between_renames_is_refused(tmp_path):
     import paddle
 
@@ -70,3 +90,18 @@ def test_truncated_weights_file_gets_a_clear_error(tmp_path):
     path.write_bytes(b"\x80\x04truncated")
     with pytest.raises(ValueError, match="w.pdparams: not a readable Paddle state dict"):
         checkpoint_io.load_params(path)
+
+
+def test_sigterm_to_the_process_group_with_loader_workers_saves_and_resumes_exactly(tmp_path, uninterrupted):
+    # the workers get the SIGTERM too: they must outlive it until the main process has saved
+    termed = run(str(tmp_path / "a"), "3", "--workers", "2", "--term-group-at", "1,1")
+    assert termed.returncode == 128 + signal.SIGTERM, termed.stderr[-2000:]
+    assert "killed by signal" not in termed.stderr
+    states = checkpoint_io.verify_set(tmp_path / "a" / "ckpt" / "latest")
+    assert (states["loops"]["epoch"], states["loops"]["batch_idx"]) == (1, 2)
+    resumed = run(str(tmp_path / "b"), "3", "--workers", "2", "--resume", str(tmp_path / "a" / "ckpt" / "latest"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    weights, steps = uninterrupted
+    assert resumed.stdout.strip().splitlines()[-1] == steps
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "final.npy"), weights)
+

@@ -49,7 +49,7 @@ def test_a_nonfinite_loss_skips_its_step_and_is_counted(tmp_path):
 def test_consecutive_nonfinite_losses_stop_after_saving_the_last_good_state(tmp_path):
     t = trainer(tmp_path, max_epochs=2, max_consecutive_nonfinite=3)
     task = NaNOn({(0, 1), (0, 2), (0, 3)})
-    with pytest.raises(FloatingPointError, match="3 non-finite losses in a row.*latest"):
+    with pytest.raises(FloatingPointError, match="3 non-finite steps in a row.*non-finite loss nan.*latest"):
         t.fit(task, loader())
     saved = paddle.load(str(tmp_path / "ckpt" / "latest.pdparams"))
     np.testing.assert_array_equal(saved["weight"].numpy(), task.model.weight.numpy())
@@ -126,10 +126,33 @@ def test_skipped_samples_are_counted_per_epoch_and_logged(tmp_path):
     t = trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), max_bad_fraction=0.5)
     t.fit(ToyTask(), skippy_loader(1))
     assert t.epoch_skipped == 4 and t.epoch_samples == 16  # 1 skip for each of samples 0, 4, 8, 12
-    assert {"train/skipped_samples": 4.0} in logged
+    assert {"train/skipped_samples": 4.0, "train/nonfinite_steps": 0.0} in logged
 
 
 def test_too_many_bad_samples_stop_the_run(tmp_path):
     t = trainer(tmp_path, max_epochs=1, max_bad_fraction=0.05)
     with pytest.raises(RuntimeError, match=r"8 of 24 samples drawn this epoch were unusable"):
         t.fit(ToyTask(), skippy_loader(2))
+
+
+class CountValidations(Callback):
+    def __init__(self) -> None:
+        self.at: list[int] = []
+
+    def on_validation_end(self, trainer, module):
+        self.at.append(trainer.global_step)
+
+
+@pytest.mark.parametrize("interval, expected", [(0.5, [2, 4, 6, 8]), (1.0, [4, 8]), (3, [3, 6])])
+def test_val_check_interval_float_is_a_fraction_of_an_epoch(tmp_path, interval, expected):
+    counter = CountValidations()
+    t = Trainer(accelerator="cpu", seed=3, max_epochs=2, val_check_interval=interval, callbacks=[counter])
+    t.fit(ToyTask(), loader(), loader(shuffle=False))  # 4 steps per epoch
+    assert counter.at == expected
+
+
+@pytest.mark.parametrize("interval", [0, -1, 0.0, 1.5, "abc"])
+def test_bad_val_check_interval_is_refused_naming_it(interval):
+    with pytest.raises(ValueError, match=f"trainer.val_check_interval={interval!r}"):
+        Trainer(accelerator="cpu", max_epochs=1, val_check_interval=interval)
+

@@ -58,7 +58,8 @@ class ToyTask(TrainModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def loader(n: int = 16, batch_size: int = 4, shuffle: bool = True) -> paddle.io.DataLoader:
+def loader(n: int = 16, batch_size: int = 4, shuffle: bool = True, workers: int = 0) -> paddle.io.DataLoader:
     from ocrdet.data.loaders import build_dataloader
 
-    return build_dataloader(ToyDataset(n), batch_size=batch_size, collate_fn=collate, shuffle=shuffle)
+    return build_dataloader(ToyDataset(n), batch_size=batch_size, collate_fn=collate, shuffle=shuffle,
+                            num_workers=workers)

@@ -75,7 +75,9 @@ def test_resume_auto_continues_the_same_run_dir_and_mlflow_run(tmp_path, tiny):
     client = MlflowClient(cfg.logger.mlflow.tracking_uri)
     (first,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     # the same run dir again with more epochs: resume=auto picks checkpoints/latest and the run's MLflow id
-    cfg2 = compose_config("train", [*tiny, "trainer.max_epochs=2", "resume=auto"], output_dir=tmp_path / "run")
+    # (more epochs stretch the cosine schedule: a change a resume accepts only when asked)
+    cfg2 = compose_config("train", [*tiny, "trainer.max_epochs=2", "resume=auto", "resume_allow_changes=[trainer.max_epochs]"],
+                          output_dir=tmp_path / "run")
     run_train(cfg2)
     runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert [r.info.run_id for r in runs] == [first.info.run_id]

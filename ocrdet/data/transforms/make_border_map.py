@@ -93,21 +93,29 @@ class MakeBorderMap:
         y0, y1 = max(y_min, 0), min(y_max, threshold_map.shape[0] - 1)
         if x0 > x1 or y0 > y1:
             return
-        nearest = np.ones((y1 - y0 + 1, x1 - x0 + 1))
+        # float32 as the reference's distance map: each edge's clipped float64 values are rounded to float32 before
+        # the minimum (minimum and rounding commute) and `1 - d` is taken in float32, not rounded after.
+        nearest = np.ones((y1 - y0 + 1, x1 - x0 + 1), dtype=np.float32)
         # A pixel farther than D from an edge gets a formula value >= D from it (min(d1, d2) or the line distance,
         # both >= the segment distance; the float32 |e|^2 errs by far less than the 1 px of slack), which clips to 1
         # and cannot lower the minimum. So each edge is evaluated only on its own box grown by D + 1 px: the same
         # map, at a fraction of the pixels. NaN pixels (on a vertex or the edge itself) lie inside that box too.
         reach = math.ceil(distance) + 1
         ends = next_points(poly)
+        # The reference measures in the dilated box's own coordinates, the polygon shifted there and stored back in
+        # float32: when the box starts left of or above the canvas the shift rounds, and on-edge pixels turn NaN or
+        # not with it. The same shift here keeps the map bit for bit.
+        origin = np.array([x_min, y_min])
+        local = (poly - origin).astype(np.float32)
+        local_ends = next_points(local)
         for i, ((sx, sy), (ex, ey)) in enumerate(zip(poly.tolist(), ends.tolist())):
             bx0, bx1 = max(x0, math.floor(min(sx, ex)) - reach), min(x1, math.ceil(max(sx, ex)) + reach)
             by0, by1 = max(y0, math.floor(min(sy, ey)) - reach), min(y1, math.ceil(max(sy, ey)) + reach)
             if bx0 > bx1 or by0 > by1:
                 continue
-            xs = np.arange(bx0, bx1 + 1, dtype=np.float64)[None, :]
-            ys = np.arange(by0, by1 + 1, dtype=np.float64)[:, None]
-            scaled = edge_distances(xs, ys, poly[i : i + 1], ends[i : i + 1])[0]
+            xs = np.arange(bx0 - x_min, bx1 - x_min + 1, dtype=np.float64)[None, :]
+            ys = np.arange(by0 - y_min, by1 - y_min + 1, dtype=np.float64)[:, None]
+            scaled = edge_distances(xs, ys, local[i : i + 1], local_ends[i : i + 1])[0]
             scaled /= distance
             np.clip(scaled, 0, 1, out=scaled)
             # minimum, not fmin: a NaN pixel stays NaN and then leaves the canvas unchanged through fmax, as in the
@@ -115,4 +123,4 @@ class MakeBorderMap:
             box = nearest[by0 - y0 : by1 - y0 + 1, bx0 - x0 : bx1 - x0 + 1]
             np.minimum(box, scaled, out=box)
         region = threshold_map[y0 : y1 + 1, x0 : x1 + 1]
-        np.fmax(self._to_threshold(np.subtract(1, nearest, out=nearest).astype(np.float32)), region, out=region)
+        np.fmax(self._to_threshold(np.subtract(np.float32(1), nearest, out=nearest)), region, out=region)

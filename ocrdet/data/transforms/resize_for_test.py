@@ -1,10 +1,13 @@
 """DetResizeForTest: the eval resize (spec 4.4), recording `shape` = [src_h, src_w, ratio_h, ratio_w]."""
 from __future__ import annotations
 
+import logging
 import math
 
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 LIMIT_TYPES = ("min", "max", "resize_long")
 STRIDE = 32  # the network downsamples by 32
@@ -25,13 +28,17 @@ class DetResizeForTest:
         limit_type: str = "min",
         image_shape: list | None = None,
         resize_long: int | None = None,
+        max_side_len: int | None = 4000,
     ) -> None:
+        """`max_side_len` caps the long side of the network input (later PaddleOCR's `max_side_limit`, 4000): a
+        huge image is scaled down to it, with a warning, rather than run out of memory in the forward."""
         if limit_type not in LIMIT_TYPES:
             raise ValueError(f"limit_type must be one of {LIMIT_TYPES}, got {limit_type!r}")
         self.limit_side_len = limit_side_len
         self.limit_type = limit_type
         self.image_shape = None if image_shape is None else (int(image_shape[0]), int(image_shape[1]))
         self.resize_long = resize_long
+        self.max_side_len = max_side_len
 
     def __call__(self, data: dict) -> dict:
         image = data["image"]
@@ -42,6 +49,12 @@ class DetResizeForTest:
             image = padded
         height, width = image.shape[:2]
         new_h, new_w = self.target_size(height, width)
+        if self.max_side_len and max(new_h, new_w) > self.max_side_len:
+            scale = self.max_side_len / max(new_h, new_w)
+            capped = tuple(max(STRIDE, int(side * scale) // STRIDE * STRIDE) for side in (new_h, new_w))
+            log.warning("%s: %dx%d input capped to %dx%d (max_side_len=%d)", data.get("image_path", "image"),
+                        new_w, new_h, capped[1], capped[0], self.max_side_len)
+            new_h, new_w = capped
         data["image"] = cv2.resize(image, (new_w, new_h))
         data["shape"] = np.array([src_h, src_w, new_h / height, new_w / width], dtype=np.float32)
         return data

@@ -43,7 +43,11 @@ class ModelCheckpoint(Callback):
         return score >= self.best_score if self.mode == "max" else score <= self.best_score
 
     def on_validation_end(self, trainer: Trainer, module: TrainModule) -> None:
-        if self.monitor is None or self.monitor not in trainer.callback_metrics:
+        if self.monitor is None:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            log.warning("monitor %r is not among the validation metrics %s: no best checkpoint saved", self.monitor,
+                        sorted(trainer.callback_metrics))
             return
         score = trainer.callback_metrics[self.monitor]
         if not self._improved(score):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ocrdet.engine.loggers.base import Logger, flatten
+from ocrdet.utils.redact import redact_text
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -44,7 +45,7 @@ class MLflowLogger(Logger):
             run_tags = {**source_tags(), **dict(tags or {})}
             run = self.client.create_run(self.experiment_id, run_name=run_name or random_run_name(), tags=run_tags)
             self.run_id = run.info.run_id
-        log.info("MLflow run %s in %s", self.run_id, self.tracking_uri)
+        log.info("MLflow run %s in %s", self.run_id, redact_text(self.tracking_uri))
 
     def log_hyperparams(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -85,7 +86,7 @@ class MLflowLogger(Logger):
         self.client.set_terminated(self.run_id, status=status)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri}
+        return {"run_id": self.run_id, "tracking_uri": redact_text(self.tracking_uri)}  # .states are shared
 
 
 def random_run_name() -> str:
