@@ -268,31 +268,29 @@ TARGET_PREFIXES = ("ocrdet.",)
 
 
 def check_targets(cfg: DictConfig) -> None:
-    """Refuse any `_target_` outside ocrdet (or OCRDET_TARGET_PREFIXES), naming its config key."""
-    import os
-
-    from omegaconf import OmegaConf
-
+    """Refuse any `_target_` outside ocrdet (or OCRDET_TARGET_PREFIXES), naming its config key. Walks the nodes
+    without resolving the whole config (a command's config may hold interpolations it never uses, e.g. the task's
+    `${optim}` in ocrdet-export); an interpolated `_target_` is resolved on its own."""
     extra = tuple(p.strip() for p in os.environ.get("OCRDET_TARGET_PREFIXES", "").split(",") if p.strip())
     allowed = TARGET_PREFIXES + extra
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
 
-    def walk(node: object, key: str) -> None:
-        if isinstance(node, dict):
-            target = node.get("_target_")
-            if target is not None and not any(str(target).startswith(p) for p in allowed):
-                raise ValueError(
-                    f"{key + '.' if key else ''}_target_={target}: only ocrdet's own classes may be instantiated from a "
-                    f"config (allowed prefixes {list(allowed)}; extend them with OCRDET_TARGET_PREFIXES in the "
-                    "environment if you trust that code)"
-                )
-            for k, v in node.items():
-                walk(v, f"{key}.{k}" if key else str(k))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{key}[{i}]")
+    def walk(node: DictConfig | ListConfig, key: str) -> None:
+        keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+        for k in keys:
+            child = node._get_node(k)
+            name = f"{key}.{k}" if key else str(k)
+            if k == "_target_":
+                target = node[k] if OmegaConf.is_interpolation(node, k) else child._value()
+                if target is not None and not any(str(target).startswith(p) for p in allowed):
+                    raise ValueError(
+                        f"{name}={target}: only ocrdet's own classes may be instantiated from a config (allowed "
+                        f"prefixes {list(allowed)}; extend them with OCRDET_TARGET_PREFIXES in the environment if you "
+                        "trust that code)"
+                    )
+            elif isinstance(child, (DictConfig, ListConfig)) and not OmegaConf.is_interpolation(node, k):
+                walk(child, name)  # an interpolated node is checked where it is defined
 
-    walk(container, "")
+    walk(cfg, "")
 
 
 def _int_at(cfg: DictConfig, key: str, minimum: int) -> None:

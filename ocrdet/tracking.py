@@ -129,7 +129,7 @@ def _create_parent_run(tracking_uri: str | None, experiment_name: str, sweep_dir
 # Keys that say how Hydra builds an object, not a setting; and top-level keys that differ for every run (paths,
 # the logger's own run name/id, what was resumed): the latter are tags, never params.
 INSTANTIATE_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
-PER_RUN_KEYS = frozenset({"paths", "logger", "resume", "hydra"})
+PER_RUN_KEYS = frozenset({"paths", "logger", "resume", "resume_allow_changes", "hydra"})
 _REFERENCE = re.compile(r"^\$\{[^${}:]+\}$")  # `${a.b}`: a copy of another key, no resolver, no text around it
 
 

@@ -17,7 +17,7 @@ def test_default_params_hold_each_setting_once(tmp_path):
     assert "data.train_transforms.crop.size" not in params and "data.val_transforms.resize.limit_side_len" not in params
     assert not [k for k in params if k.endswith(("_target_", "_partial_"))]
     assert not [v for v in params.values() if v.startswith("/")]
-    assert len(params) == 94  # 93 settings + 1 group here; the resolved config flattened had 231 keys
+    assert len(params) == 96  # 95 settings + 1 group here; the resolved config flattened had 231 keys
 
 
 def test_cml_params_keep_the_teacher_and_drop_the_students_copies(tmp_path):
