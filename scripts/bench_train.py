@@ -109,6 +109,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per side after one warm-up step each")
     parser.add_argument("--onednn", type=int, default=1, help="FLAGS_use_mkldnn for ocrdet's dygraph step")
     parser.add_argument("--threads", type=int, default=2, help="CPU math threads of both sides (Paddle's default: 1)")
+    parser.add_argument("--variants", default="eager,compiled",
+                        help="ocrdet steps to time: eager (dygraph) and/or compiled (trainer.compile=true)")
     add_reference_args(parser)
     args = parser.parse_args(argv)
     quiet_warnings()
@@ -116,8 +118,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     set_cpu_threads(args.threads)
     paddle.set_flags({"FLAGS_use_mkldnn": bool(args.onednn)})
 
+    variants = args.variants.split(",")
     step = build_train_step(args.mode, args.crop, args.batch)
-    units: Dict[str, Callable[[int], float]] = {"ocrdet": timed(step.run)}
+    units: Dict[str, Callable[[int], float]] = {}
+    if "eager" in variants:
+        units["ocrdet"] = timed(step.run)
+    if "compiled" in variants:
+        compiled = build_train_step(args.mode, args.crop, args.batch)
+        compiled.task.model.set_state_dict(step.task.model.state_dict())
+        compiled.batch = step.batch
+        compiled.task.compile_training_step()
+        units["ocrdet_compiled"] = timed(compiled.run)
     with contextlib.ExitStack() as stack:
         if args.reference == "paddleocr":
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -138,6 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         if "paddleocr" in results and side != "paddleocr":
             ratio = f"; ratio vs PaddleOCR in this run: {rate / results['paddleocr']:.2f}x"
         print(f"{name}_{side}: {rate:.3f} samples/s ({statistics.median(times[side]):.2f} s/step{ratio}) {where}")
+    if "ocrdet" in results and "ocrdet_compiled" in results:
+        print(f"{name}_compiled_vs_eager: {results['ocrdet_compiled'] / results['ocrdet']:.2f}x {where}")
     return results
 
 
