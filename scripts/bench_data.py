@@ -4,27 +4,31 @@ decode -> AugmentCrop -> border map -> shrink map -> normalize -> CHW), at each 
 
 Prints, per crop size, one figure per line:
   pipeline_1proc_<crop>: samples/s in this process, collated into batches of 8 and converted as the training step
-      receives them (TrainBatchToFloat: batch normalization of the uint8 images, float32 targets), with the ratio to PaddleOCR's own code (one process, measured on
-      this machine kind: 14.6 samples/s at 960, 20.8 at 640; no ratio for other crops). The process is first set up
+      receives them (TrainBatchToFloat: batch normalization of the uint8 images, float32 targets), with the ratio to
+      PaddleOCR's own pipeline timed in the same run (`--reference paddleocr`, the default: its student config's
+      train transforms built by its own code in its environment, `scripts/paddleocr_reference.py`, on the same
+      images, batch for batch in turn with ocrdet's so machine load hits both alike). The process is first set up
       as every loader worker sets itself up (`ocrdet.data.loaders.setup_worker_process`: the allocator keeps freed
       memory), so it measures what one worker does; `--as-is` leaves the process as it starts;
   pipeline_1proc_<crop>_cpu: the same run per CPU second used by the process (all its threads): what the pipeline
       costs, less sensitive than wall time to other jobs on a shared machine;
   pipeline_<n>workers_<crop>: samples/s through ocrdet's DataLoader (batch 8, shared memory, collate_train), from
       the loader's start (worker start-up included), with the ratio to the same one-process PaddleOCR figure;
+  pipeline_1proc_<crop>_paddleocr: PaddleOCR's one-process figure of this run;
   op_<name>_ms: mean milliseconds per sample of each op in the one-process run, and op_load_ms for the file read
       and the dataset's own bookkeeping.
-The first line gives the machine's load average: figures on a shared machine drift with it.
+Every figure line ends with the machine (CPU model, vector extensions, load average): figures drift with its load.
 
     python scripts/bench_data.py [--crops 960 640] [--samples 100] [--workers 2] [--experiment ppocrv3_det_student]
+    python scripts/bench_data.py --reference none      # ocrdet only
 """
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import paddle
@@ -34,9 +38,9 @@ from ocrdet.config import compose_config
 from ocrdet.data.collate import TrainBatchToFloat, collate_train
 from ocrdet.data.loaders import MappedLoader, build_dataloader, setup_worker_process
 from ocrdet.data.profiling import OpTimes
+from reference_process import ReferenceProcess, add_reference_args, machine
 
 REPO = Path(__file__).resolve().parents[1]
-PADDLEOCR_SAMPLES_PER_S = {960: 14.6, 640: 20.8}
 BATCH_SIZE = 8
 WARMUP_SAMPLES = 2  # first calls pay one-off costs (imports, OpenCV's thread pool, page faults)
 
@@ -57,17 +61,20 @@ class Pipeline:
         return instantiate(self.data.train, transforms=transforms, _convert_="object")
 
 
-def figure(name: str, rate: float, crop: int) -> str:
-    reference = PADDLEOCR_SAMPLES_PER_S.get(crop)
-    ratio = f" (ratio vs PaddleOCR {reference}: {rate / reference:.2f}x)" if reference else " (no PaddleOCR reference)"
-    return f"{name}: {rate:.1f} samples/s{ratio}"
+def figure(name: str, rate: float, reference: float | None) -> str:
+    ratio = f" (ratio vs PaddleOCR in this run {reference:.1f}: {rate / reference:.2f}x)" if reference else ""
+    return f"{name}: {rate:.1f} samples/s{ratio} {machine()}"
 
 
-def bench_one_process(pipeline: Pipeline, samples: int, seed: int) -> tuple[float, float, dict[str, float]]:
+def bench_one_process(
+    pipeline: Pipeline, samples: int, seed: int, reference: Callable[[list[str]], float] | None = None
+) -> tuple[float, float, dict[str, float], float | None]:
     """(samples per wall second, samples per CPU second of this process, mean wall ms per op) over `samples` random
     train images, delivered as the training step receives them: batches of BATCH_SIZE collated (`collate_train`),
     made tensors and converted in this process (`TrainBatchToFloat`: the batch normalization when the pipeline's
-    NormalizeImage runs on_batch, and the binary targets' float32)."""
+    NormalizeImage runs on_batch, and the binary targets' float32). With `reference` (which times PaddleOCR's
+    pipeline on a batch of image file names), the same images go through it before each of ours, and the fourth
+    value is its samples per second."""
     times = OpTimes()
     dataset = pipeline.dataset(times.wrap(pipeline.transforms()))
     to_float = TrainBatchToFloat.for_dataset(dataset)
@@ -75,24 +82,38 @@ def bench_one_process(pipeline: Pipeline, samples: int, seed: int) -> tuple[floa
     order = np.random.permutation(len(dataset))
     indices = [int(order[i % len(order)]) for i in range(samples + WARMUP_SAMPLES)]
 
-    def deliver(batch_indices: list[int]) -> float:
-        """Load a batch's samples, then collate and convert them; returns the seconds of the latter."""
+    def deliver(batch_indices: list[int]) -> tuple[float, float, float]:
+        """Load a batch's samples, then collate and convert them: (wall seconds, CPU seconds, the latter's)."""
+        start, start_cpu = time.perf_counter(), time.process_time()
         loaded = [dataset[i] for i in batch_indices]
         t = time.perf_counter()
         to_float({k: paddle.to_tensor(v) for k, v in collate_train(loaded).items()})
-        return time.perf_counter() - t
+        end = time.perf_counter()
+        return end - start, time.process_time() - start_cpu, end - t
 
+    def names(batch_indices: list[int]) -> list[str]:
+        return [Path(dataset.records[i].image_paths[0]).name for i in batch_indices]
+
+    if reference is not None:
+        reference(names(indices[:WARMUP_SAMPLES]))
     deliver(indices[:WARMUP_SAMPLES])
     times.seconds.clear()
     times.calls.clear()
     timed = indices[WARMUP_SAMPLES:]
-    start, start_cpu = time.perf_counter(), time.process_time()
-    batching = sum(deliver(timed[first:first + BATCH_SIZE]) for first in range(0, samples, BATCH_SIZE))
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    elapsed = cpu = batching = reference_s = 0.0
+    for number, first in enumerate(range(0, samples, BATCH_SIZE)):
+        batch = timed[first:first + BATCH_SIZE]
+        # the reference's batch first on even batches, second on odd ones: neither side always follows the other
+        if reference is not None and number % 2 == 0:
+            reference_s += reference(names(batch))
+        wall, cpu_s, to_float_s = deliver(batch)
+        elapsed, cpu, batching = elapsed + wall, cpu + cpu_s, batching + to_float_s
+        if reference is not None and number % 2 == 1:
+            reference_s += reference(names(batch))
     per_op = times.mean_ms()
     per_op["collate_to_float"] = 1000.0 * batching / samples
     per_op["load"] = max(0.0, 1000.0 * elapsed / samples - sum(per_op.values()))
-    return samples / elapsed, samples / cpu, per_op
+    return samples / elapsed, samples / cpu, per_op, (samples / reference_s if reference is not None else None)
 
 
 def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> float:
@@ -111,7 +132,7 @@ def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> f
     return seen / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None, help="ICDAR2015 root (default: the config's, ../shared/data/icdar2015)")
     parser.add_argument("--crops", type=int, nargs="+", default=[960, 640])
@@ -120,22 +141,39 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--experiment", default="ppocrv3_det_student")
     parser.add_argument("--as-is", action="store_true", help="skip the loader workers' process settings")
-    args = parser.parse_args()
+    add_reference_args(parser)
+    args = parser.parse_args(argv)
 
     if not args.as_is:
         setup_worker_process()
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     setup = "process as-is" if args.as_is else "process set up as a loader worker"
-    print(f"machine: {os.cpu_count()} cores, load average {load}; experiment={args.experiment}; {setup}", flush=True)
+    print(f"experiment={args.experiment}; {setup} {machine()}", flush=True)
+    results: dict[str, float] = {}
     for crop in args.crops:
         pipeline = Pipeline(args.experiment, crop, args.root)
-        rate, cpu_rate, per_op = bench_one_process(pipeline, args.samples, args.seed)
-        print(figure(f"pipeline_1proc_{crop}", rate, crop), flush=True)
+        with contextlib.ExitStack() as stack:
+            reference = None
+            if args.reference == "paddleocr":
+                root = Path(args.root or pipeline.data.root)
+                process = stack.enter_context(ReferenceProcess(
+                    ["data", "--root", str(root), "--crop", str(crop), "--seed", str(args.seed)],
+                    python=args.reference_python, checkout=args.paddleocr,
+                ))
+                reference = lambda names: float(process.request("batch " + ",".join(names))[0])  # noqa: E731
+            rate, cpu_rate, per_op, ref_rate = bench_one_process(pipeline, args.samples, args.seed, reference)
+        results[f"pipeline_1proc_{crop}"] = rate
+        if ref_rate is not None:
+            results[f"pipeline_1proc_{crop}_paddleocr"] = ref_rate
+            print(f"pipeline_1proc_{crop}_paddleocr: {ref_rate:.1f} samples/s {machine()}", flush=True)
+        print(figure(f"pipeline_1proc_{crop}", rate, ref_rate), flush=True)
         print(f"pipeline_1proc_{crop}_cpu: {cpu_rate:.1f} samples per CPU second of the process", flush=True)
-        rate = bench_loader(pipeline, args.samples, args.workers, args.seed)
-        print(figure(f"pipeline_{args.workers}workers_{crop}", rate, crop), flush=True)
+        if args.workers:
+            rate = bench_loader(pipeline, args.samples, args.workers, args.seed)
+            results[f"pipeline_{args.workers}workers_{crop}"] = rate
+            print(figure(f"pipeline_{args.workers}workers_{crop}", rate, ref_rate), flush=True)
         for name, ms in per_op.items():
             print(f"op_{name}_ms_{crop}: {ms:.1f}")
+    return results
 
 
 if __name__ == "__main__":

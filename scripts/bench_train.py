@@ -1,23 +1,28 @@
-"""Train-step throughput of the PP-OCRv3 student (and optionally CML) on CPU, on real pipeline batches.
+"""Train-step throughput of the PP-OCRv3 student (and optionally CML) on CPU, against PaddleOCR's own code timed in
+the same run.
 
-Prints one figure per line with its ratio to PaddleOCR's own code measured on this machine kind
-(student 640 crop batch 8: 0.36-0.45 samples/s; CML 640 crop batch 4: 0.036 samples/s), measured with 2 threads.
-Paddle pins OMP_NUM_THREADS to 1 at import when it is unset, so dygraph runs on one core unless told otherwise;
-`--threads` (default 2, the reference's count) sets the math-library threads after import.
-`--onednn 1,0` (the default) measures with dygraph oneDNN on and off, steps interleaved so machine load hits both.
+PaddleOCR's step (its config, model, loss and optimizer built by its own code, `scripts/paddleocr_reference.py`)
+runs in its own environment (`--reference-python`) on the same batch, saved by this script; the two alternate step
+by step (the order flipped each round), so machine load hits both alike. Each figure line carries the in-run ratio
+and the machine (CPU model, vector extensions, load). Paddle pins OMP_NUM_THREADS to 1 at import, so `--threads`
+(default 2) sets the math-library threads of both sides after import.
 
-    python scripts/bench_train.py                      # student, 640 crop, batch 8, oneDNN on vs off
+    python scripts/bench_train.py                       # student, 640 crop, batch 8, vs PaddleOCR
     python scripts/bench_train.py --mode cml --batch 4
-    python scripts/bench_train.py --onednn 1           # oneDNN on only
+    python scripts/bench_train.py --reference none      # ocrdet only
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
 
+import numpy as np
 import paddle
 from hydra.utils import instantiate
 
@@ -26,9 +31,9 @@ from ocrdet.config import compose_config
 from ocrdet.data.collate import TrainBatchToFloat, collate_train
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
+from reference_process import ReferenceProcess, add_reference_args, machine
 
-# PaddleOCR's reference figures on this machine kind (samples/s), from the scale-and-speed issue.
-REFERENCE = {"student": (0.36, 0.45), "cml": (0.036, 0.036)}
+MODES = ("student", "cml")
 
 
 @dataclass
@@ -68,55 +73,84 @@ def set_cpu_threads(threads: int) -> None:
     core.set_num_threads(int(threads))
 
 
-def time_steps(step: TrainStep, flags: Sequence[bool], steps: int) -> Dict[bool, List[float]]:
-    """Seconds per step for each oneDNN flag, the flags alternated step by step after one warm-up step each."""
-    times: Dict[bool, List[float]] = {f: [] for f in flags}
+def save_batch(step: TrainStep, path: Path) -> None:
+    """The step's batch for the reference process (PaddleOCR's DBLoss reads the same five arrays)."""
+    keys = ("image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask")
+    np.savez(path, **{key: step.batch[key].numpy() for key in keys})
+
+
+def time_interleaved(units: Dict[str, Callable[[int], float]], steps: int) -> Dict[str, List[float]]:
+    """Seconds per step of each unit (a callable running step i and returning its own duration), the units taking
+    turns step by step, in reversed order every other round; one untimed warm-up step each."""
+    times: Dict[str, List[float]] = {name: [] for name in units}
+    order = list(units)
     for i in range(steps + 1):
-        for flag in flags:
-            paddle.set_flags({"FLAGS_use_mkldnn": flag})
-            start = time.perf_counter()
-            step.run(i)
-            if i:  # the first step per flag pays for kernel selection and allocation
-                times[flag].append(time.perf_counter() - start)
+        for name in order if i % 2 == 0 else order[::-1]:
+            seconds = units[name](i)
+            if i:  # the first step pays for kernel selection, allocation and (compiled) the program build
+                times[name].append(seconds)
     return times
+
+
+def timed(run: Callable[[int], None]) -> Callable[[int], float]:
+    def unit(i: int) -> float:
+        start = time.perf_counter()
+        run(i)
+        return time.perf_counter() - start
+
+    return unit
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=sorted(REFERENCE), default="student")
+    parser.add_argument("--mode", choices=MODES, default="student")
     parser.add_argument("--crop", type=int, default=640)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per setting after one warm-up step each")
-    parser.add_argument("--onednn", default="1,0", help="FLAGS_use_mkldnn values to compare, e.g. '1,0' or '1'")
-    parser.add_argument("--threads", type=int, default=2, help="CPU math threads (Paddle's default is 1)")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per side after one warm-up step each")
+    parser.add_argument("--onednn", type=int, default=1, help="FLAGS_use_mkldnn for ocrdet's dygraph step")
+    parser.add_argument("--threads", type=int, default=2, help="CPU math threads of both sides (Paddle's default: 1)")
+    parser.add_argument("--variants", default="eager,compiled",
+                        help="ocrdet steps to time: eager (dygraph) and/or compiled (trainer.compile=true)")
+    add_reference_args(parser)
     args = parser.parse_args(argv)
     quiet_warnings()
     paddle.set_device("cpu")
     set_cpu_threads(args.threads)
-    flags = [bool(int(v)) for v in args.onednn.split(",")]
+    paddle.set_flags({"FLAGS_use_mkldnn": bool(args.onednn)})
 
+    variants = args.variants.split(",")
     step = build_train_step(args.mode, args.crop, args.batch)
-    times = time_steps(step, flags, args.steps)
-    paddle.set_flags({"FLAGS_use_mkldnn": flags[0]})
+    units: Dict[str, Callable[[int], float]] = {}
+    if "eager" in variants:
+        units["ocrdet"] = timed(step.run)
+    if "compiled" in variants:
+        compiled = build_train_step(args.mode, args.crop, args.batch)
+        compiled.task.model.set_state_dict(step.task.model.state_dict())
+        compiled.batch = step.batch
+        compiled.task.compile_training_step()
+        units["ocrdet_compiled"] = timed(compiled.run)
+    with contextlib.ExitStack() as stack:
+        if args.reference == "paddleocr":
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            save_batch(step, tmp / "batch.npz")
+            reference = stack.enter_context(ReferenceProcess(
+                ["train", "--mode", args.mode, "--batch-file", str(tmp / "batch.npz"), "--threads", str(args.threads)],
+                python=args.reference_python, checkout=args.paddleocr,
+            ))
+            units["paddleocr"] = lambda i: float(reference.request("step")[0])
+        times = time_interleaved(units, args.steps)
 
-    print(f"threads: {args.threads} steps: {args.steps} (median of the timed steps per setting)")
-    low, high = REFERENCE[args.mode]
-    ref = f"{low}" if low == high else f"{low}-{high}"
-    name = f"{args.mode}_{args.crop}_bs{args.batch}"
-    results: Dict[str, float] = {}
-    for flag in flags:
-        step_s = statistics.median(times[flag])
-        rate = args.batch / step_s
-        tag = "onednn" if flag else "no_onednn"
-        results[f"{name}_{tag}"] = rate
-        print(f"{name}_{tag}_step: {step_s:.2f} s/step")
-        # The first figure keeps the historical name, so logs stay comparable.
-        label = f"{args.mode}_train_{args.crop}_bs{args.batch}" + ("" if flag == flags[0] else f"_{tag}")
-        ratio = f"{rate / low:.2f}x" if low == high else f"{rate / high:.2f}x-{rate / low:.2f}x"
-        print(f"{label}: {rate:.3f} samples/s ({tag}; ratio vs PaddleOCR {ref}: {ratio})")
-    if len(flags) == 2:
-        on, off = results[f"{name}_onednn"], results[f"{name}_no_onednn"]
-        print(f"onednn_speedup_{name}: {on / off:.2f}x")
+    where = machine()
+    print(f"threads: {args.threads} steps: {args.steps} (median of the timed steps per side) {where}")
+    name = f"{args.mode}_train_{args.crop}_bs{args.batch}"
+    results = {side: args.batch / statistics.median(seconds) for side, seconds in times.items()}
+    for side, rate in results.items():
+        ratio = ""
+        if "paddleocr" in results and side != "paddleocr":
+            ratio = f"; ratio vs PaddleOCR in this run: {rate / results['paddleocr']:.2f}x"
+        print(f"{name}_{side}: {rate:.3f} samples/s ({statistics.median(times[side]):.2f} s/step{ratio}) {where}")
+    if "ocrdet" in results and "ocrdet_compiled" in results:
+        print(f"{name}_compiled_vs_eager: {results['ocrdet_compiled'] / results['ocrdet']:.2f}x {where}")
     return results
 
 

@@ -16,7 +16,7 @@ import paddle
 import paddle.profiler as profiler
 from paddle.profiler.profiler_statistic import StatisticData
 
-from bench_train import REFERENCE, build_train_step, set_cpu_threads
+from bench_train import MODES, build_train_step, set_cpu_threads
 from ocrdet.utils.setup import quiet_warnings
 
 
@@ -34,7 +34,7 @@ def top_ops(prof: profiler.Profiler, steps: int, top: int) -> List[Tuple[str, fl
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Tuple[str, float, float, int]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=sorted(REFERENCE), default="student")
+    parser.add_argument("--mode", choices=MODES, default="student")
     parser.add_argument("--crop", type=int, default=320)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2, help="profiled steps after one warm-up step")

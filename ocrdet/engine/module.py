@@ -33,6 +33,11 @@ class TrainModule:
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         raise NotImplementedError
 
+    def compile_training_step(self) -> None:
+        """Make `training_step` run its forward and loss (and their backward) as one static program from now on
+        (`trainer.compile=true`); results must equal the eager step's to float rounding. Tasks that cannot say so."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled training step: set trainer.compile=false")
+
     def configure_optimizers(self) -> dict[str, Any]:
         """Return `{"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}`."""
         raise NotImplementedError

@@ -62,6 +62,7 @@ class Trainer:
         max_bad_fraction: float = 0.05,
         cpu_threads: int | None = None,
         sync_batchnorm: bool = False,
+        compile: bool = False,
     ) -> None:
         if max_epochs is None and max_steps <= 0:
             raise ValueError("set trainer.max_epochs or trainer.max_steps")
@@ -89,6 +90,7 @@ class Trainer:
         self.loggers: list[Logger] = [x for x in ([logger] if isinstance(logger, Logger) else logger or []) if x]
         self.seed = seed
         self.sync_batchnorm = sync_batchnorm
+        self.compile = compile
         self._select_device(accelerator, cpu_onednn)
         if self.accelerator == "cpu":
             _set_cpu_threads(cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes)))
@@ -201,6 +203,11 @@ class Trainer:
         self.optimizer = opt_cfg["optimizer"]
         self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
+        if self.compile:
+            if self.world_size > 1:  # the DataParallel wrapper averages gradients in dygraph hooks only
+                log.info("trainer.compile applies to one process: the %d ranks train eagerly", self.world_size)
+            else:
+                module.compile_training_step()
         self._guard = StepGuard(module.model, self.optimizer)
         if self.world_size > 1:
             # gradients are averaged over ranks in backward; the module keeps the bare model for eval and checkpoints

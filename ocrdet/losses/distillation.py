@@ -83,6 +83,12 @@ class DMLLoss(nn.Layer):
         return _with_total(terms)
 
 
+def dilate_reference(teacher_shrink: np.ndarray, thresh: float) -> np.ndarray:
+    """PaddleOCR's dilated target with OpenCV (the check of `DilaDBLoss.target`)."""
+    binary = (teacher_shrink > thresh).astype(np.uint8)
+    return np.stack([cv2.dilate(img, DILATION_KERNEL) for img in binary]).astype(np.float32)
+
+
 class DilaDBLoss(nn.Layer):
     """Teacher -> student DB loss on a dilated, binarised teacher shrink map (spec 3.4).
 
@@ -114,10 +120,15 @@ class DilaDBLoss(nn.Layer):
         self.eps = float(eps)
 
     def target(self, teacher_shrink: Tensor) -> Tensor:
-        """The dilated 0/1 float32 target [N,H,W] of a teacher shrink map [N,H,W]."""
-        binary = (teacher_shrink.detach().numpy() > self.teacher_thresh).astype(np.uint8)
-        dilated = np.stack([cv2.dilate(img, DILATION_KERNEL) for img in binary])
-        return paddle.to_tensor(dilated.astype(np.float32))
+        """The dilated 0/1 float32 target [N,H,W] of a teacher shrink map [N,H,W].
+
+        PaddleOCR's `cv2.dilate` with a 2x2 kernel (anchor at its centre (1,1)) takes the max over each pixel and its
+        up/left neighbours, the border not counting: on a 0/1 map, a zero pad above and left then a 2x2 max pool
+        of stride 1, the same values exactly (`dilate_reference` is the OpenCV form). As tensor ops it stays on the
+        device and inside a compiled step's program."""
+        binary = (teacher_shrink.detach() > self.teacher_thresh).astype("float32").unsqueeze(1)
+        padded = paddle.nn.functional.pad(binary, [1, 0, 1, 0])  # left, right, top, bottom
+        return paddle.nn.functional.max_pool2d(padded, kernel_size=2, stride=1).squeeze(1)
 
     def forward(self, predicts: Predicts, batch: Mapping[str, Tensor]) -> Dict[str, Tensor]:
         mask = batch["shrink_mask"]

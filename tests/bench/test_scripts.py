@@ -4,6 +4,8 @@ No timing assertions (CI machines are shared); only that the figures exist and t
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import paddle
 import pytest
@@ -22,22 +24,43 @@ def _restore_paddle_state():
     core.set_num_threads(1)  # Paddle's default (it pins OMP_NUM_THREADS=1 at import)
 
 
-def test_bench_train_student_onednn_on_and_off(capsys) -> None:
+def _needs_reference() -> None:
+    from reference_process import DEFAULT_CHECKOUT, DEFAULT_PYTHON
+
+    if not Path(DEFAULT_PYTHON).exists() or not (DEFAULT_CHECKOUT / "ppocr").is_dir():
+        pytest.skip("PaddleOCR's environment or checkout is not on this machine")
+
+
+def test_bench_train_student_alone(capsys) -> None:
     import bench_train
 
-    results = bench_train.main(["--crop", "64", "--batch", "1", "--steps", "1", "--onednn", "1,0", "--threads", "1"])
-    assert sorted(results) == ["student_64_bs1_no_onednn", "student_64_bs1_onednn"]
-    assert all(rate > 0 for rate in results.values())
+    results = bench_train.main(["--crop", "64", "--batch", "1", "--steps", "1", "--threads", "1", "--reference", "none"])
+    assert sorted(results) == ["ocrdet", "ocrdet_compiled"] and all(rate > 0 for rate in results.values())
     out = capsys.readouterr().out
-    assert "student_train_64_bs1:" in out and "ratio vs PaddleOCR 0.36-0.45" in out and "onednn_speedup" in out
+    assert "student_train_64_bs1_ocrdet:" in out and "ratio vs PaddleOCR" not in out and "load" in out
+    assert "student_train_64_bs1_compiled_vs_eager:" in out
 
 
-def test_bench_train_cml(capsys) -> None:
+def test_bench_train_cml_against_paddleocr_in_the_same_run(capsys) -> None:
+    _needs_reference()
     import bench_train
 
-    results = bench_train.main(["--mode", "cml", "--crop", "64", "--batch", "1", "--steps", "1", "--onednn", "1"])
-    assert list(results) == ["cml_64_bs1_onednn"]
-    assert "ratio vs PaddleOCR 0.036" in capsys.readouterr().out
+    results = bench_train.main(["--mode", "cml", "--crop", "64", "--batch", "1", "--steps", "1", "--threads", "1",
+                                "--variants", "eager"])
+    assert sorted(results) == ["ocrdet", "paddleocr"] and all(rate > 0 for rate in results.values())
+    out = capsys.readouterr().out
+    assert "cml_train_64_bs1_ocrdet:" in out and "ratio vs PaddleOCR in this run" in out
+    assert "cml_train_64_bs1_paddleocr:" in out
+
+
+def test_bench_data_against_paddleocr_in_the_same_run(capsys) -> None:
+    _needs_reference()
+    shared_path("data", "icdar2015", "train", "images")
+    import bench_data
+
+    results = bench_data.main(["--crops", "160", "--samples", "8", "--workers", "0"])
+    assert sorted(results) == ["pipeline_1proc_160", "pipeline_1proc_160_paddleocr"]
+    assert "pipeline_1proc_160: " in capsys.readouterr().out
 
 
 def test_profile_train_step_lists_top_ops(capsys) -> None:

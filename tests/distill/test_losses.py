@@ -9,7 +9,7 @@ import pytest
 from paddle import nn
 
 from ocrdet.losses.db_loss import DBLoss
-from ocrdet.losses.distillation import CombinedLoss, DilaDBLoss, DistillationDBLoss, DMLLoss
+from ocrdet.losses.distillation import CombinedLoss, DilaDBLoss, DistillationDBLoss, DMLLoss, dilate_reference
 
 EPS = 1e-5
 P = [[0.5, 0.25], [0.75, 1.0]]
@@ -99,6 +99,15 @@ def test_dila_target_is_the_2x2_dilation_of_the_thresholded_teacher() -> None:
     target = DilaDBLoss([["Student", "Teacher"]]).target(t([TEACHER]))
     assert target.dtype == paddle.float32
     np.testing.assert_array_equal(target.numpy(), np.asarray([TARGET], "float32"))
+
+
+def test_dila_target_equals_opencv_dilate_on_random_maps() -> None:
+    """The tensor max-pool form equals PaddleOCR's cv2.dilate exactly (0/1 values), borders and odd sizes included."""
+    rng = np.random.default_rng(3)
+    maps = rng.random((3, 17, 23)).astype("float32")
+    got = DilaDBLoss([["Student", "Teacher"]], teacher_thresh=0.7).target(paddle.to_tensor(maps)).numpy()
+    np.testing.assert_array_equal(got, dilate_reference(maps, 0.7))
+    assert 0 < got.mean() < 1
 
 
 def test_dila_db_loss_against_hand_computed_dice() -> None:

@@ -85,8 +85,9 @@ def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path):
 
 
 def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
-    """`ocrdet-eval`'s default engine (in-process export, oneDNN predictor, pooled post-processing) scores the same
-    boxes as the Trainer's dygraph validation loop: the released student on the first ICDAR2015 test images."""
+    """`ocrdet-eval`'s default engine (in-process export, oneDNN predictor, pooled post-processing) and the Trainer's
+    validation loop with its default predictor forward (what validation inside fit runs) score the same boxes as the
+    validation loop with the dygraph forward: the released student on the first ICDAR2015 test images."""
     overrides = [
         "data=icdar2015",
         f"data.root={shared_path('data', 'icdar2015')}",
@@ -94,10 +95,11 @@ def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
         "data.val_transforms.resize.limit_side_len=320",  # small inputs keep the dygraph side quick
         "trainer.limit_val_batches=6",
     ]
-    runs = {"dygraph": ["engine=dygraph"], "predictor": ["engine=predictor"],
-            "predictor_pooled": ["engine=predictor", "eval_workers=1"]}
+    runs = {"dygraph": ["engine=dygraph", "task.eval_forward=dygraph"], "predictor": ["engine=predictor"],
+            "predictor_pooled": ["engine=predictor", "eval_workers=1"], "loop_predictor": ["engine=dygraph"]}
     got = {name: run_eval(compose_config("eval", [*overrides, *extra], output_dir=tmp_path / name))
            for name, extra in runs.items()}
     assert got["predictor"] == got["dygraph"]
     assert got["predictor_pooled"] == got["dygraph"]
+    assert got["loop_predictor"] == got["dygraph"]
     assert got["dygraph"]["hmean"] > 0.3  # boxes found and matched: not a comparison of two empty results

@@ -17,7 +17,7 @@ from paddle import nn
 
 from ocrdet.export import export_inference, has_interpolate, inference_copy
 from ocrdet.models.heads.db_head import DBHead, DBHeadBranch, UpConv2D, add_channel_bias
-from ocrdet.models.necks.db_fpn import upsample
+from ocrdet.models.necks.db_fpn import exporting, upsample
 from ocrdet.models.necks.rse_fpn import RSELayer
 from tests.models.builders import build_student
 
@@ -216,7 +216,7 @@ class _Upsample(nn.Layer):
         self.factor = factor
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return upsample(x, self.factor)
+        return upsample(x, self.factor, exporting(self))
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])
@@ -225,7 +225,9 @@ def test_static_upsample_copies_like_interpolate(factor: int, channels: int) -> 
     """`upsample` (a ones-kernel transposed conv) is bit-identical to nearest interpolation, in dygraph and in an
     exported graph, and its input gradient equals interpolate's."""
     spec = [paddle.static.InputSpec([None, channels, None, None], "float32", "x")]
-    static = paddle.jit.to_static(_Upsample(factor), input_spec=spec, full_graph=True)
+    layer = _Upsample(factor)
+    layer.eval()  # an export traces in eval mode
+    static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
     x = paddle.randn([2, channels, 3, 7])
     want = F.interpolate(x, scale_factor=factor, mode="nearest").numpy()
     np.testing.assert_array_equal(run_static(static, x), want)

@@ -8,6 +8,8 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
+from ocrdet.models.necks.db_fpn import exporting
+
 
 def _bn(channels: int) -> nn.BatchNorm2D:
     # Scale 1 and a tiny positive shift, as PaddleOCR initialises the head BNs.
@@ -19,7 +21,7 @@ def _bn(channels: int) -> nn.BatchNorm2D:
 
 
 def add_channel_bias(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
-    """`y + bias.reshape([1, C, 1, 1])` computed as an [N*C, H*W] + [N*C, 1] broadcast (dygraph shapes only).
+    """`y + bias.reshape([1, C, 1, 1])` computed as an [N*C, H*W] + [N*C, 1] broadcast (known shapes: dygraph, or a compiled step's fixed ones).
 
     Same sums, but Paddle's CPU kernels broadcast along a row ~3x faster forward + backward than over H and W,
     and the transposed convs' bias adds were the largest elementwise cost of a training step.
@@ -48,11 +50,11 @@ class UpConv2D(nn.Conv2DTranspose):
         )
 
     def forward(self, x: paddle.Tensor, output_size: Optional[Sequence[int]] = None) -> paddle.Tensor:
-        if output_size is None and not paddle.in_dynamic_mode() and self._out_channels == 1:
+        if output_size is None and exporting(self) and self._out_channels == 1:
             # Export of the last layer: its one bias value added as a [1] tensor (a scalar broadcast) instead of
             # Paddle's [1,1,1,1] reshape, which the predictor's oneDNN add runs ~10x slower on the full-size map.
             return F.conv2d_transpose(x, self.weight, stride=2) + self.bias
-        if output_size is not None or not paddle.in_dynamic_mode():
+        if output_size is not None or exporting(self):
             return super().forward(x, output_size)
         return add_channel_bias(F.conv2d_transpose(x, self.weight, stride=2), self.bias)
 
@@ -118,7 +120,7 @@ class DBHead(nn.Layer):
     def _both_branches(self, x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """(shrink, thresh). In dygraph both branches' first convs, which read the same input, run as one conv with
         the two weights concatenated (2*C/4 outputs): the same sums, ~1.4x faster forward + backward on CPU."""
-        if not paddle.in_dynamic_mode():
+        if exporting(self):
             return self.binarize(x), self.thresh(x)
         weight = paddle.concat([self.binarize.conv1.weight, self.thresh.conv1.weight])
         both = F.conv2d(x, weight, padding=weight.shape[-1] // 2)

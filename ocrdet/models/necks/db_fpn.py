@@ -27,7 +27,14 @@ def kaiming_conv(
     )
 
 
-def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
+def exporting(layer: nn.Layer) -> bool:
+    """Whether `layer` is being traced for an inference export: a static graph in eval mode. A static graph in
+    training mode (`trainer.compile`) keeps the dygraph formulations, which run on Paddle's plain CPU kernels (its
+    oneDNN kernels have no training support for transposed convs there)."""
+    return not paddle.in_dynamic_mode() and not layer.training
+
+
+def upsample(x: paddle.Tensor, factor: int, for_export: bool = False) -> paddle.Tensor:
     """Nearest-neighbour upsampling by an integer factor (identity for 1).
 
     Written as a depthwise transposed conv with an all-ones `factor` x `factor` kernel and stride `factor`: every
@@ -39,7 +46,7 @@ def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     if factor == 1:
         return x
     channels = x.shape[1]
-    if not paddle.in_dynamic_mode() and channels % 2 == 0:
+    if for_export and channels % 2 == 0:
         # Static graph (export): a depthwise transposed conv has no oneDNN kernel in the predictor, which then
         # reorders the data around a slow reference kernel. Groups of channels with an identity kernel (each output
         # is 1 * its source + 0 * the others: the same values for finite inputs) run as oneDNN deconvolutions.
@@ -54,17 +61,17 @@ def upsample(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     return F.conv2d_transpose(x, ones, stride=factor, groups=channels)
 
 
-def top_down(laterals: Sequence[paddle.Tensor]) -> List[paddle.Tensor]:
+def top_down(laterals: Sequence[paddle.Tensor], for_export: bool = False) -> List[paddle.Tensor]:
     """[in2, in3, in4, in5] -> [out2, out3, out4, in5]: each level plus the 2x-upsampled coarser one."""
     outs = [laterals[-1]]
     for lateral in reversed(laterals[:-1]):
-        outs.insert(0, lateral + upsample(outs[0], 2))
+        outs.insert(0, lateral + upsample(outs[0], 2, for_export))
     return outs
 
 
-def fuse(levels: Sequence[paddle.Tensor]) -> paddle.Tensor:
+def fuse(levels: Sequence[paddle.Tensor], for_export: bool = False) -> paddle.Tensor:
     """[p2, p3, p4, p5] -> concat [p5, p4, p3, p2] after upsampling each to the stride-4 resolution."""
-    ups = [upsample(p, 2**i) for i, p in enumerate(levels)]
+    ups = [upsample(p, 2**i, for_export) for i, p in enumerate(levels)]
     return paddle.concat(ups[::-1], axis=1)
 
 
@@ -82,5 +89,5 @@ class DBFPN(nn.Layer):
 
     def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
         laterals = [getattr(self, f"in{level}_conv")(c) for level, c in zip(range(2, 6), x)]
-        outs = top_down(laterals)
-        return fuse([getattr(self, f"p{level}_conv")(o) for level, o in zip(range(2, 6), outs)])
+        outs = top_down(laterals, exporting(self))
+        return fuse([getattr(self, f"p{level}_conv")(o) for level, o in zip(range(2, 6), outs)], exporting(self))

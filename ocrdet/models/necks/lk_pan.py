@@ -7,7 +7,7 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
-from ocrdet.models.necks.db_fpn import fuse, kaiming_conv, top_down
+from ocrdet.models.necks.db_fpn import exporting, fuse, kaiming_conv, top_down
 
 
 class DSConv(nn.Layer):
@@ -57,10 +57,10 @@ class LKPAN(nn.Layer):
         self.pan_lat_conv = nn.LayerList([large_kernel(c4, c4) for _ in in_channels])
 
     def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
-        outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)])
+        outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)], exporting(self))
         feats = [conv(o) for conv, o in zip(self.inp_conv, outs)]
         # Bottom-up: each level adds the stride-2 projection of the previous (finer) PAN level.
         pan = [feats[0]]
         for down, f in zip(self.pan_head_conv, feats[1:]):
             pan.append(f + down(pan[-1]))
-        return fuse([conv(p) for conv, p in zip(self.pan_lat_conv, pan)])
+        return fuse([conv(p) for conv, p in zip(self.pan_lat_conv, pan)], exporting(self))

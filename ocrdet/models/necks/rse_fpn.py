@@ -7,7 +7,7 @@ import paddle
 from paddle import nn
 
 from ocrdet.models.backbones.mobilenet_v3 import SEModule
-from ocrdet.models.necks.db_fpn import fuse, kaiming_conv, top_down
+from ocrdet.models.necks.db_fpn import exporting, fuse, kaiming_conv, top_down
 
 
 class RSELayer(nn.Layer):
@@ -38,5 +38,5 @@ class RSEFPN(nn.Layer):
         )
 
     def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
-        outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)])
-        return fuse([conv(o) for conv, o in zip(self.inp_conv, outs)])
+        outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)], exporting(self))
+        return fuse([conv(o) for conv, o in zip(self.inp_conv, outs)], exporting(self))

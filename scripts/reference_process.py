@@ -1,0 +1,86 @@
+"""The benchmarks' side of `paddleocr_reference.py`: start it in PaddleOCR's environment, send it one unit of work
+at a time, read its own timing back; and the machine line every figure is printed with."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parent
+DEFAULT_CHECKOUT = REPO.parent / "shared" / "reference" / "PaddleOCR"
+DEFAULT_PYTHON = "/work/ppocr_venv/bin/python"
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def machine() -> str:
+    """CPU model, the vector extensions that change Paddle's kernels, cores and load: printed with every figure,
+    since the machine kind changes between sessions and other jobs share it."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = ",".join(f for f in ISA_FLAGS if f in flags) or "-"
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"[{model}; {isa}; {os.cpu_count()} cores; load {load}]"
+
+
+class ReferenceProcess:
+    """PaddleOCR's code in its own interpreter, answering one command per line (see paddleocr_reference.py)."""
+
+    def __init__(self, args: Sequence[str], python: str = DEFAULT_PYTHON, checkout: Path | str = DEFAULT_CHECKOUT):
+        if not Path(python).exists():
+            raise FileNotFoundError(f"reference interpreter {python} not found: pass --reference-python")
+        if not (Path(checkout) / "ppocr").is_dir():
+            raise FileNotFoundError(f"{checkout} is not a PaddleOCR checkout: pass the path to --reference")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        self.process = subprocess.Popen(
+            [python, str(SCRIPTS / "paddleocr_reference.py"), *args, "--checkout", str(Path(checkout).resolve())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )
+        self._expect("ready")
+
+    def _expect(self, word: str) -> List[str]:
+        line = self.process.stdout.readline()
+        if not line.startswith(word):
+            self.close()
+            raise RuntimeError(f"PaddleOCR reference process: expected {word!r}, got {line!r} (its stderr is above)")
+        return line.split()[1:]
+
+    def request(self, command: str) -> List[str]:
+        """Send `command`, return the answer's fields after its first word."""
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._expect(command.split()[0])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=30)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.process.kill()
+
+    def __enter__(self) -> "ReferenceProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def add_reference_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reference", choices=["paddleocr", "none"], default="paddleocr",
+        help="time PaddleOCR's own code in the same run, interleaved with ocrdet's (none: ocrdet only)",
+    )
+    parser.add_argument("--paddleocr", default=str(DEFAULT_CHECKOUT), help="PaddleOCR checkout (its configs and ppocr)")
+    parser.add_argument("--reference-python", default=DEFAULT_PYTHON, help="the interpreter of PaddleOCR's environment")
