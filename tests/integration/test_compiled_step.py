@@ -86,14 +86,17 @@ def test_compiled_fit_equals_eager_fit_and_resumes_exactly(tmp_path):
     """Two epochs of 4 batches, accumulated by 2, validation after each epoch: the compiled fit ends at the eager
     fit's weights; a compiled fit stopped after one epoch and resumed compiled ends at the eager resume's weights.
 
-    (An eager resume itself ends ~1e-3 away from the uninterrupted eager fit here, a difference outside this
-    change; so the resume is compared path for path.)"""
+    (The first fit ends after one epoch, so its cosine schedule is shorter: the resume changes trainer.max_epochs,
+    which the resume check refuses unless allowed, and ends ~1e-3 away from the uninterrupted fit because the LR
+    schedule differs, not the step; so the resume is compared path for path, compiled against eager.)"""
     eager = _fit(tmp_path, "eager", ["trainer.max_epochs=2", "trainer.compile=false"])
     compiled = _fit(tmp_path, "compiled", ["trainer.max_epochs=2", "trainer.compile=true"])
     _fit(tmp_path, "first", ["trainer.max_epochs=1", "trainer.compile=true"])
     latest = tmp_path / "first" / "checkpoints" / "latest"
-    resumed = _fit(tmp_path, "resumed", ["trainer.max_epochs=2", "trainer.compile=true", f"resume={latest}"])
-    resumed_eager = _fit(tmp_path, "resumed_eager", ["trainer.max_epochs=2", "trainer.compile=false", f"resume={latest}"])
+    allow = "resume_allow_changes=[trainer.max_epochs,trainer.compile]"
+    resumed = _fit(tmp_path, "resumed", ["trainer.max_epochs=2", "trainer.compile=true", f"resume={latest}", allow])
+    resumed_eager = _fit(tmp_path, "resumed_eager",
+                         ["trainer.max_epochs=2", "trainer.compile=false", f"resume={latest}", allow])
     for key, value in eager.items():
         np.testing.assert_allclose(compiled[key], value, rtol=0, atol=ATOL_WEIGHTS, err_msg=key)
         np.testing.assert_allclose(resumed[key], resumed_eager[key], rtol=0, atol=ATOL_WEIGHTS, err_msg=key)
