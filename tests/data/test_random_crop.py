@@ -90,13 +90,14 @@ def test_the_free_run_at_the_far_edge_is_never_a_region():
 
 def test_one_break_draws_from_the_whole_axis():
     # One word leaves two free runs per axis; the split lists only the first, so both edges are drawn from all free
-    # coordinates: crops lying wholly after the word (edges in 61..99) happen and hold no word, hence are retried.
+    # coordinates (0-29 and 60-99; rows 0-29 and 45-79). A crop is kept when the word's box is not wholly outside
+    # it, touching included: with edges from the second run only, x = 60 or y = 45 still touches.
     word = np.array([[30, 30], [60, 30], [60, 45], [30, 45]], np.float32)
     rng = np.random.default_rng(0)
     crops = [crop_area((80, 100), [word], 0.1, 1, rng) for _ in range(400)]
     real = [c for c in crops if c != (0, 0, 100, 80)]
-    assert real and all(x <= 30 and y <= 30 and x + w >= 60 and y + h >= 45 for x, y, w, h in real)
-    assert any(x + w > 60 for x, y, w, h in real)  # the right edge came from the second run
+    assert real and all(x <= 60 and y <= 45 and x + w >= 30 and y + h >= 30 for x, y, w, h in real)
+    assert any(x < 30 and x + w > 60 for x, y, w, h in real)  # edges from both runs: the word whole inside
     assert len(real) < len(crops)  # a single try often misses the word
 
 
