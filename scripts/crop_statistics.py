@@ -6,7 +6,8 @@
 
 Draw i takes ICDAR2015 training image i mod N (sorted by name), seeded with i, through the augmentation (flip,
 rotation, scale), the random crop and the shrink-map target, and records whether the crop fell back to the whole
-image, the crop's share of the augmented canvas and the share of positive pixels in the shrink map. PaddleOCR's ops
+image, the crop's share of the augmented canvas, the share of positive pixels in the shrink map, and the image's mean
+grey level and sharpness (mean |difference| of horizontally neighbouring grey levels) inside the pasted region. PaddleOCR's ops
 (IaaAugment, EastRandomCropData, MakeShrinkMap, as its student config sets them) are imported from its checkout and
 run in its Python; ocrdet's are the `db_train` transforms of its config. The crop rectangle is read by wrapping each
 implementation's `crop_area` function. These figures set the bounds of tests/data/test_crop_statistics.py.
@@ -40,10 +41,24 @@ def images(root: Path) -> list[Path]:
     return sorted((root / "train" / "images").glob("*.jpg"))
 
 
-def summary(records: list[tuple[bool, float, float]]) -> dict:
+Record = tuple[bool, float, float, float, float]
+
+
+def record(data: dict, rect: tuple[int, int, int, int, int, int], crop: int) -> Record:
+    """(fallback, crop share, shrink positives, grey mean, sharpness) of one output sample."""
+    x, y, w, h, width, height = rect
+    scale = min(crop / w, crop / h)  # the pasted region: int(w * scale) x int(h * scale) at the top left
+    grey = cv2.cvtColor(data["image"], cv2.COLOR_BGR2GRAY)[: int(h * scale), : int(w * scale)].astype(np.float32)
+    sharpness = float(np.abs(np.diff(grey, axis=1)).mean())
+    positive = float(data["shrink_map"].mean())
+    return (w, h) == (width, height), w * h / (width * height), positive, float(grey.mean()), sharpness
+
+
+def summary(records: list[Record]) -> dict:
     fallback = np.array([r[0] for r in records])
     area = np.array([r[1] for r in records])
     positive = np.array([r[2] for r in records])
+    grey, sharpness = np.array([r[3] for r in records]), np.array([r[4] for r in records])
     crops = area[~fallback]
     return {
         "draws": len(records),
@@ -54,10 +69,13 @@ def summary(records: list[tuple[bool, float, float]]) -> dict:
         "area_mean_all": float(area.mean()),
         "shrink_positive_mean": float(positive.mean()),
         "shrink_positive_sd": float(positive.std(ddof=1)),
+        "grey_mean": float(grey.mean()),
+        "sharpness_mean": float(sharpness.mean()),
+        "sharpness_sd": float(sharpness.std(ddof=1)),
     }
 
 
-def paddleocr_draws(checkout: Path, root: Path, draws: int, crop: int) -> Iterator[tuple[bool, float, float]]:
+def paddleocr_draws(checkout: Path, root: Path, draws: int, crop: int) -> Iterator[Record]:
     sys.path.insert(0, str(checkout))
     from ppocr.data.imaug import random_crop_data
     from ppocr.data.imaug.iaa_augment import IaaAugment
@@ -91,12 +109,10 @@ def paddleocr_draws(checkout: Path, root: Path, draws: int, crop: int) -> Iterat
         data = encode({"image": cv2.imread(str(path)), "label": label})
         random.seed(i)
         np.random.seed(i)
-        data = shrink(crop_op(augment(data)))
-        x, y, w, h, width, height = rects[-1]
-        yield (w, h) == (width, height), w * h / (width * height), float(data["shrink_map"].mean())
+        yield record(shrink(crop_op(augment(data))), rects[-1], crop)
 
 
-def ocrdet_draws(root: Path, draws: int, crop: int, fused: str | None) -> Iterator[tuple[bool, float, float]]:
+def ocrdet_draws(root: Path, draws: int, crop: int, fused: str | None) -> Iterator[Record]:
     sys.path.insert(0, str(REPO))
     from hydra.utils import instantiate
 
@@ -124,8 +140,7 @@ def ocrdet_draws(root: Path, draws: int, crop: int, fused: str | None) -> Iterat
         rng = np.random.default_rng(i)
         for op in chain:
             data = op(data, rng=rng) if op is not ops.get("shrink_map") else op(data)
-        x, y, w, h, width, height = rects[-1]
-        yield (w, h) == (width, height), w * h / (width * height), float(data["shrink_map"].mean())
+        yield record(data, rects[-1], crop)
 
 
 def main() -> None:
