@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -70,6 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-epochs", type=float, default=0.4)
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS (and ocrdet trainer.cpu_threads)")
     parser.add_argument("--workers", type=int, default=2, help="loader processes of both trainers")
+    parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (both)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once")
     parser.add_argument("--trainers", nargs="+", choices=["paddleocr", "ocrdet"], default=["paddleocr", "ocrdet"])
     parser.add_argument("--pipelines", nargs="+", choices=sorted(PIPELINES), default=["default"])
     parser.add_argument("--out", type=Path, default=Path("outputs/compare_training"))
@@ -78,9 +81,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_label_file(data_root: Path, split: str, path: Path) -> int:
-    """PaddleOCR's `image<TAB>json` label file for an ICDAR2015 split (paths relative to data_root); the count."""
-    images = sorted((data_root / split / "images").glob("*.jpg"))
+def write_label_file(data_root: Path, split: str, path: Path, limit: int | None = None) -> int:
+    """PaddleOCR's `image<TAB>json` label file for an ICDAR2015 split (paths relative to data_root; the first `limit`
+    images by name); the count."""
+    images = sorted((data_root / split / "images").glob("*.jpg"))[:limit]
     lines = []
     for image in images:
         annotation = parse_icdar2015_gt(data_root / split / "gts" / f"gt_{image.stem}.txt")
@@ -121,9 +125,13 @@ def paddleocr_config(args: argparse.Namespace, run: Path, seed: int, label_file:
 
 
 def ocrdet_overrides(args: argparse.Namespace, run: Path, seed: int, steps: int, pipeline: str) -> list[str]:
+    # The label file PaddleOCR reads, so that both train on exactly the same images and polygons.
+    label = str(args.out / "train_icdar2015_label.txt")
     return [
-        "data=icdar2015",
-        f"data.root={args.data_root}",
+        "data=paddleocr_label",
+        f"data.data_dir={args.data_root}",
+        f"data.train_label_files=[{label}]",
+        f"data.val_label_files=[{label}]",
         "finetune=pretrained",
         f"finetune.pretrained={args.weights}",
         f"data.crop_size={args.crop}",
@@ -255,13 +263,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(report(results))
         return
     label_file = args.out / "train_icdar2015_label.txt"
-    images = write_label_file(args.data_root, "train", label_file)
+    images = write_label_file(args.data_root, "train", label_file, args.train_images)
     steps = args.epochs * math.ceil(images / args.batch)
-    results = []
-    for seed in args.seeds:  # seeds outermost: an interrupted comparison still has both trainers per seed
-        for trainer in args.trainers:
-            for pipeline in (["-"] if trainer == "paddleocr" else args.pipelines):
-                results.append(one_run(args, trainer, pipeline, seed, steps, label_file))
+    runs = [  # seeds outermost: an interrupted comparison still has both trainers per seed
+        (trainer, pipeline, seed)
+        for seed in args.seeds
+        for trainer in args.trainers
+        for pipeline in (["-"] if trainer == "paddleocr" else args.pipelines)
+    ]
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        results = list(pool.map(lambda run: one_run(args, *run, steps, label_file), runs))
     print(f"\n{images} training images, {steps} steps of {args.batch} at crop {args.crop}, lr {args.lr}, "
           f"warm-up {args.warmup_epochs} epochs, {args.threads} threads, {args.workers} workers\n")
     print(report(results))
