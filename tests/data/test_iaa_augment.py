@@ -29,7 +29,7 @@ def test_points_move_with_the_pixels(seed):
         x, y = np.round(point).astype(int)
         assert image[y, x].min() > 128, (seed, point)
     # Pixels well outside the transformed quad stay dark (the drawn quad's 1 px rasterisation margin grows with the
-    # scale factor, cubic interpolation adds a little more).
+    # scale factor, the bilinear resize adds a little more).
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [np.round(polys[0]).astype(np.int32)], 1)
     margin = 2 * int(np.ceil(2 * width / 80)) + 1
@@ -40,7 +40,8 @@ def test_points_move_with_the_pixels(seed):
 def test_flip_only_mirrors_x():
     out = IaaAugment(flip_prob=1.0, rotate=(0, 0), scale=(1, 1))(sample(), rng=np.random.default_rng(0))
     np.testing.assert_array_equal(out["image"], sample()["image"][:, ::-1])
-    np.testing.assert_allclose(out["polys"][..., 0], 80 - QUAD[..., 0], atol=1e-4)
+    # PaddleOCR's keypoint flip (albumentations): x -> W - 1 - x, the mirror of the pixel column.
+    np.testing.assert_allclose(out["polys"][..., 0], 79 - QUAD[..., 0], atol=1e-4)
     np.testing.assert_allclose(out["polys"][..., 1], QUAD[..., 1], atol=1e-4)
 
 

@@ -1,8 +1,10 @@
-"""IaaAugment: PaddleOCR's imgaug pipeline Fliplr(0.5) -> Affine(rotate) -> Resize(scale), rewritten with OpenCV.
+"""IaaAugment: PaddleOCR's Fliplr(0.5) -> Affine(rotate) -> Resize(scale) (imgaug names, run by albumentations in
+PaddleOCR), rewritten with OpenCV.
 
-The polygons are moved as keypoints with the same geometry as the pixels, following imgaug's conventions: a flip maps
-x to W - x, rotation is about the pixel-grid centre ((W-1)/2, (H-1)/2) with the canvas kept (corners cut, 0 fill,
-bilinear), and the resize draws one factor for both sides, rounds the new size and uses cubic interpolation.
+The polygons are moved as keypoints with PaddleOCR's conventions: a flip maps x to W - 1 - x (the pixel column's
+mirror), rotation is about the pixel-grid centre ((W-1)/2, (H-1)/2) with the canvas kept (corners cut, 0 fill,
+bilinear), and the resize draws one factor f for both sides, truncates the new size (int(W f)), resizes bilinearly and
+multiplies the keypoints by f itself (not by the truncated size ratio).
 
 The draws and the geometry live in `AugmentPlan`, which `AugmentCrop` shares to do the same in one resampling.
 """
@@ -24,6 +26,8 @@ class AugmentPlan(NamedTuple):
     source_size: tuple[int, int]
     size: tuple[int, int]  # (w, h) of the augmented canvas
 
+    factor: float  # the drawn scale factor: keypoints are multiplied by it
+
     def rotation_pixels(self) -> np.ndarray:
         """3x3 map from source pixel centres to the rotated canvas: the pixel flip (column x -> W-1-x), then the
         rotation."""
@@ -41,12 +45,12 @@ class AugmentPlan(NamedTuple):
 
     def move_polys(self, polys: np.ndarray) -> np.ndarray:
         """The polygons as keypoints on the augmented canvas (float32 [n, k, 2], a new array)."""
-        (width, height), (new_w, new_h) = self.source_size, self.size
+        width = self.source_size[0]
         polys = np.asarray(polys, dtype=np.float32).copy()
         if self.flip:
-            polys[..., 0] = width - polys[..., 0]
+            polys[..., 0] = (width - 1) - polys[..., 0]
         polys = polys @ self.rotation[:, :2].T.astype(np.float32) + self.rotation[:, 2].astype(np.float32)
-        return polys * np.array([new_w / width, new_h / height], dtype=np.float32)
+        return polys * np.float32(self.factor)
 
 
 def plan_augment(
@@ -59,8 +63,8 @@ def plan_augment(
     angle = rng.uniform(*rotate)
     rotation = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), -angle, 1.0)
     factor = rng.uniform(*scale)
-    size = (max(1, int(round(width * factor))), max(1, int(round(height * factor))))
-    return AugmentPlan(flip, rotation, (width, height), size)
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))
+    return AugmentPlan(flip, rotation, (width, height), size, float(factor))
 
 
 class IaaAugment:
@@ -86,6 +90,8 @@ class IaaAugment:
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=0,
         )
-        data["image"] = cv2.resize(image, plan.size, interpolation=cv2.INTER_CUBIC)
+        if plan.size != (width, height):
+            image = cv2.resize(image, plan.size, interpolation=cv2.INTER_LINEAR)
+        data["image"] = image
         data["polys"] = plan.move_polys(data["polys"])
         return data

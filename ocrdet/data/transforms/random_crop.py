@@ -3,6 +3,8 @@ EastRandomCropData, spec 4.3.5).
 
 Crop edges are drawn only from rows/columns that no cared-for polygon spans, so the crop never cuts through a
 legible word; a crop is accepted once it contains at least one cared-for polygon, else the whole image is used.
+The rule is PaddleOCR's to the letter, quirks included (the last text-free run is never a region of its own;
+polygon bounds below 0 mark with Python's negative-index slice), as it decides how often the whole image is used.
 
 The selection (`plan_crop`) is a function of the polygons, the canvas size and the rng only, and `crop_labels` moves
 and filters the labels: `AugmentCrop` shares both to crop an image it has not resampled yet.
@@ -33,9 +35,11 @@ def _boxes_outside_rect(polys: np.ndarray, x: float, y: float, w: float, h: floa
 
 
 def _free_runs(free: np.ndarray) -> list[np.ndarray]:
-    """Split sorted free coordinates into runs of consecutive values."""
+    """Runs of consecutive values of the sorted free coordinates, *without the last run*: PaddleOCR's region split
+    closes a run only at the next break, so the run reaching the far edge is never listed. (With one break there is
+    one run and the draw falls back to the whole axis; with none, to the whole axis too.)"""
     breaks = np.nonzero(np.diff(free) != 1)[0] + 1
-    return np.split(free, breaks)
+    return np.split(free, breaks)[:-1]
 
 
 def _pick_span(free: np.ndarray, runs: list[np.ndarray], rng: np.random.Generator) -> tuple[int, int]:
@@ -62,11 +66,11 @@ def crop_area(
     boxes = np.array([[p.min(axis=0), p.max(axis=0)] for p in care_polys]).reshape(-1, 2, 2)
     occupied_x = np.zeros(width, dtype=bool)
     occupied_y = np.zeros(height, dtype=bool)
-    # Rounded, and clipped to the image: PaddleOCR slices with raw values, so a negative start wraps around and
-    # marks nothing. (Rounding the bounds = bounds of the rounded points.)
+    # Rounded (= bounds of the rounded points) and *not* clipped: PaddleOCR marks with a plain slice, so a bound
+    # below 0 counts from the far end (a start of -3 on a 1280 axis marks from 1277 on, usually nothing). Clipping
+    # instead marks the text touching the edge and drops the text-free runs next to it: fewer fallbacks to the whole
+    # image and other crops than PaddleOCR's (measured in tests/data/test_crop_statistics.py).
     spans = np.round(boxes).astype(np.int64)
-    np.clip(spans[..., 0], 0, width, out=spans[..., 0])
-    np.clip(spans[..., 1], 0, height, out=spans[..., 1])
     for (x0, y0), (x1, y1) in spans.tolist():
         occupied_x[x0:x1] = True
         occupied_y[y0:y1] = True
