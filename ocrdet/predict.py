@@ -3,7 +3,9 @@
 Writes `<output>/det_results.txt` in PaddleOCR's format (`<image name>\\t[{"points": [[x, y], ...]}, ...]`, one line
 per image) and `<output>/det_res_<image stem>.png` with the boxes drawn. Images are resized as PaddleOCR's inference
 does (long side <= 960 by default, `transforms.resize.*`), and boxes get predict_det's post-filter: corners ordered
-clockwise from the top-left, clipped to the image, boxes with a side <= 3 px dropped.
+clockwise from the top-left, clipped to the image, boxes with a side <= 3 px dropped. When `weights=` is a run whose
+post-processing was searched (`ocrdet-eval search=true`), its `search/best_postprocess.yaml` is applied (keys set on
+the command line win).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Callable, Sequence
 
 import hydra
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ocrdet.utils.setup import quiet_warnings
@@ -29,6 +32,7 @@ from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.export import GRAPH_SUFFIXES  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward, predictor_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
+from ocrdet.postprocess.search import apply_saved_postprocess  # noqa: E402
 from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
 log = logging.getLogger("ocrdet.predict")
@@ -191,6 +195,8 @@ def _progress(done: int, total: int, start: float, refresh_rate: int) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    user_overrides = [str(o) for o in HydraConfig.get().overrides.task] if HydraConfig.initialized() else []
+    apply_saved_postprocess(cfg, user_overrides)
     print(f"results: {run_predict(cfg)}")
 
 
