@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -10,6 +12,8 @@ import paddle
 from ocrdet.engine import distributed
 from ocrdet.engine.module import TrainModule
 from ocrdet.losses.distillation import referenced_model_names
+
+EVAL_ENGINES = ("dygraph", "predictor")
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -41,11 +45,18 @@ class DetectionTask(TrainModule):
         metric: Any,
         optimizer: Callable[..., tuple[paddle.optimizer.Optimizer, paddle.optimizer.lr.LRScheduler]] | None = None,
         eval_models: Sequence[str] | None = None,
+        eval_engine: str = "dygraph",
     ) -> None:
         """`eval_models` names the sub-models of a distillation model to evaluate: the first one's metrics are the
         unprefixed `val/hmean` etc. (checkpoint selection), the others are logged as `val/<name>_hmean`. Leave it
-        None for a single model."""
+        None for a single model.
+
+        `eval_engine="predictor"`: each validation exports the evaluated models and runs them in oneDNN
+        `paddle.inference` predictors (the same boxes as the dygraph forward, ~5x faster on CPU; ocrdet-eval's
+        default engine). CPU and one rank only; elsewhere validation stays dygraph."""
         super().__init__()
+        if eval_engine not in EVAL_ENGINES:
+            raise ValueError(f"eval_engine={eval_engine!r}; choose one of {list(EVAL_ENGINES)}")
         _check_submodel_names(model, loss, eval_models)
         self.model = model
         self.loss = loss
@@ -53,9 +64,15 @@ class DetectionTask(TrainModule):
         self.eval_models = list(eval_models) if eval_models else [None]
         self.metrics = {name: copy.deepcopy(metric) for name in self.eval_models}
         self.optimizer_factory = optimizer
+        self.eval_engine = eval_engine
+        self._predictors: dict[str | None, Any] = {}
 
     def forward_eval(self, image: paddle.Tensor, name: str | None = None) -> np.ndarray:
         """Shrink-probability maps [N,1,H,W] of the evaluated (sub-)model."""
+        if name in self._predictors:
+            from ocrdet.export import predict
+
+            return predict(self._predictors[name], _numpy(image))
         model = self.model if name is None else self.model.submodel(name)
         return model(image)["maps"].numpy()
 
@@ -77,6 +94,20 @@ class DetectionTask(TrainModule):
     def on_validation_epoch_start(self) -> None:
         for metric in self.metrics.values():
             metric.reset()
+        trainer = self.trainer
+        if self.eval_engine == "predictor" and trainer.accelerator == "cpu" and distributed.world_size() == 1:
+            self._load_predictors(trainer.cpu_threads)
+
+    def _load_predictors(self, threads: int) -> None:
+        """A predictor per evaluated model, from an export of its current weights (the export copies the model)."""
+        from ocrdet.export import export_inference, load_predictor
+
+        with tempfile.TemporaryDirectory(prefix="ocrdet-val-") as tmp:
+            for i, name in enumerate(self.eval_models):
+                folder = os.path.join(tmp, str(i))
+                model = self.model if name is None else self.model.submodel(name)
+                export_inference(model, os.path.join(folder, "inference"))
+                self._predictors[name] = load_predictor(folder, threads=threads)  # reads the files now
 
     def on_validation_epoch_end(self) -> dict[str, float]:
         results: dict[str, float] = {}
@@ -88,6 +119,7 @@ class DetectionTask(TrainModule):
                 metric.merge_state(total)
             prefix = "val/" if i == 0 else f"val/{name}_"
             results.update({f"{prefix}{k}": float(v) for k, v in metric.compute().items()})
+        self._predictors.clear()
         return results
 
     def configure_optimizers(self) -> dict[str, Any]:
