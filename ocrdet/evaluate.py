@@ -9,6 +9,10 @@ resize, normalisation and post-processing of its `inference.yml` except keys giv
 the same P/R/H as `engine=dygraph` (the Trainer's validation loop, also sharded over `trainer.devices` ranks) to
 the last box, several times faster on CPU.
 The last line printed is `precision=<p> recall=<r> hmean=<h>`.
+
+`search=true` scores a grid of post-processing settings instead (`search_grid`, ocrdet.postprocess.search): one line
+per setting, `best: <setting> precision=<p> recall=<r> hmean=<h>` last, the best saved for the run behind
+`weights=`. A run's saved search result is applied to its evaluations (keys set on the command line win).
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ import logging
 import math
 import os
 import tempfile
+from pathlib import Path
 from typing import Collection
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ocrdet.utils.setup import setup_cli
@@ -35,6 +41,7 @@ from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
+from ocrdet.postprocess import search as pp_search  # noqa: E402
 from ocrdet.predict import default_submodel  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
@@ -56,10 +63,7 @@ def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[s
     exported = find_exported(cfg.weights, default_submodel(cfg))
     if exported is not None:
         return evaluate_export(exported, cfg, command_line_keys() if explicit is None else explicit)
-    task = build_task(cfg, with_optimizer=False)
-    weights = checkpoint_io.resolve_weights(cfg.weights)
-    report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
-    log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
+    task = _load_task(cfg)
     if engine == "predictor":
         reason = _predictor_unavailable(cfg)
         if reason is None:
@@ -68,6 +72,50 @@ def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[s
     trainer = build_trainer(cfg, logger=None)
     metrics = trainer.validate(task, build_val_loader(cfg))
     return {k.split("/", 1)[-1]: v for k, v in metrics.items()}
+
+
+def _load_task(cfg: DictConfig) -> TrainModule:
+    """The task with `cfg.weights` loaded, after checking there is a val split to evaluate."""
+    if cfg.data.get("val") is None:
+        raise ValueError("the data config has no `val` split to evaluate")
+    task = build_task(cfg, with_optimizer=False)
+    weights = checkpoint_io.resolve_weights(cfg.weights)
+    report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
+    log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
+    return task
+
+
+def run_search(cfg: DictConfig) -> pp_search.SearchResult:
+    """Compute the val split's maps once with the first evaluated (sub-)model, score `cfg.search_grid` on them,
+    print each setting and the best, and save the best for the run behind `cfg.weights` (else this job's dir)."""
+    task = _load_task(cfg)
+    name = task.eval_models[0]
+    model = task.model if name is None else task.model.submodel(name)
+    dataset = instantiate(cfg.data.val)
+    indices = _val_indices(cfg, len(dataset))
+    grid = instantiate(cfg.search_grid)
+    with tempfile.TemporaryDirectory(prefix="ocrdet-search-") as tmp:
+        if cfg.get("engine", "dygraph") == "predictor" and _predictor_unavailable(cfg) is None:
+            from ocrdet.export import export_inference, load_predictor
+            from ocrdet.inference import predictor_forward
+
+            export_inference(model, os.path.join(tmp, "inference"))
+            forward = predictor_forward(load_predictor(tmp, threads=_threads(cfg)))
+        else:
+            from ocrdet.inference import dygraph_forward
+
+            forward = dygraph_forward(model)
+        log.info("computing the probability maps of %d val images", len(indices))
+        images = pp_search.cache_maps(forward, dataset, indices)
+    log.info("scoring %d post-processing settings", len(grid.settings()))
+    metric = next(iter(task.metrics.values()))
+    results = pp_search.search(images, task.postprocess, grid, metric, on_result=lambda r: print(r.line(), flush=True))
+    split = cfg.data.val.get("split", "val")
+    about = f"{len(images)} images of the val split ({split}, data.val_split={cfg.data.get('val_split', 0)})"
+    folder = pp_search.run_dir_of(cfg.weights) or Path(cfg.paths.output_dir)
+    saved = pp_search.save_best(folder, results, about)
+    log.info("best setting saved to %s (every setting in %s)", saved, saved.with_name(pp_search.RESULTS_FILE))
+    return pp_search.best(results)
 
 
 def _predictor_unavailable(cfg: DictConfig) -> str | None:
@@ -138,7 +186,18 @@ def evaluate_export(exported: ExportedModel, cfg: DictConfig, explicit: Collecti
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    metrics = run_on_weights(cfg, EVAL_RUN_KEYS, run_eval)
+    return run_on_weights(cfg, EVAL_RUN_KEYS, evaluate_or_search)
+
+
+def evaluate_or_search(cfg: DictConfig) -> float:
+    """`search=true`: the post-processing search on the val split; else one evaluation. Returns the hmean."""
+    user_overrides = [str(o) for o in HydraConfig.get().overrides.task] if HydraConfig.initialized() else []
+    pp_search.apply_saved_postprocess(cfg, user_overrides)
+    if cfg.get("search"):
+        chosen = run_search(cfg)
+        print(f"best: {chosen.line()}")
+        return chosen.metrics["hmean"]
+    metrics = run_eval(cfg)
     print(f"precision={metrics['precision']:.6f} recall={metrics['recall']:.6f} hmean={metrics['hmean']:.6f}")
     return metrics["hmean"]
 

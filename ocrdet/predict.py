@@ -5,7 +5,8 @@ per image; readable back as a det label file) and `<output>/det_res_<image name>
 input's format. An export (a dir from `ocrdet-export`, or its `.onnx`) runs with the resize, normalisation and
 post-processing of its `inference.yml`, except keys given on the command line; trained weights run with the config's
 (long side <= 960 by default, as PaddleOCR's inference). Boxes get predict_det's post-filter: corners ordered
-clockwise from the top-left, clipped to the image, boxes with a side <= 3 px dropped.
+clockwise from the top-left, clipped to the image, boxes with a side <= 3 px dropped. When `weights=` is a run whose post-processing was
+searched (`ocrdet-eval search=true`), its `search/best_postprocess.yaml` is applied (keys set on the command line win).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Callable, Collection, Sequence
 
 import hydra
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ocrdet.utils.setup import setup_cli
@@ -32,6 +34,7 @@ from ocrdet.data.transforms.decode import IMAGE_SUFFIXES  # noqa: E402
 from ocrdet.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.inference import MapFn, dygraph_forward  # noqa: E402
 from ocrdet.interop import format_label_line  # noqa: E402
+from ocrdet.postprocess.search import apply_saved_postprocess  # noqa: E402
 from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
 
 log = logging.getLogger("ocrdet.predict")
@@ -196,7 +199,14 @@ def _progress(done: int, total: int, start: float, refresh_rate: int) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    print(f"results: {run_on_weights(cfg, PREDICT_RUN_KEYS, run_predict)}")
+    print(f"results: {run_on_weights(cfg, PREDICT_RUN_KEYS, predict_with_searched_postprocess)}")
+
+
+def predict_with_searched_postprocess(cfg: DictConfig) -> Path:
+    """`run_predict` with the run's searched post-processing applied (after the run's own config was adopted)."""
+    user_overrides = [str(o) for o in HydraConfig.get().overrides.task] if HydraConfig.initialized() else []
+    apply_saved_postprocess(cfg, user_overrides)
+    return run_predict(cfg)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_SKIPS = 100
 # Construction-time summaries name this many files, then give the count.
 NAMED_IN_SUMMARY = 10
+# ICDAR2015's two folders; a validation split is held out of the first.
+TRAIN_FOLDER, TEST_FOLDER = "train", "test"
 
 
 # A list of ops, or a mapping name -> op applied in insertion order (the Hydra config's form: ops addressable by name,
@@ -307,21 +309,55 @@ class FileDetDataset(DetDataset):
         }
 
 
-class Icdar2015Dataset(FileDetDataset):
-    """`<root>/<split>/images/*.jpg` with `<root>/<split>/gts/gt_<stem>.txt`, in natural file-name order."""
+def held_out_indices(count: int, size: float, seed: int) -> np.ndarray:
+    """The sorted positions of a validation part of `count` items: `size` < 1 is a fraction of them (rounded),
+    `size` >= 1 a number of items, 0 none. The draw depends on (count, size, seed) only, so every process and
+    machine holds out the same items, and the training part is its exact complement."""
+    if size < 0:
+        raise ValueError(f"val_split must be >= 0 (a fraction < 1 or a count), got {size}")
+    held = int(round(size * count)) if size < 1 else int(size)
+    if size != 0 and not 0 < held < count:
+        raise ValueError(f"val_split={size} holds out {held} of {count} images: leave at least one on each side")
+    return np.sort(np.random.default_rng(seed).permutation(count)[:held])
 
-    def __init__(self, root: str, split: str, transforms: Transforms, train: bool = True) -> None:
-        split_dir = _existing(_existing(root, "ICDAR2015 root") / split, "ICDAR2015 split folder")
+
+class Icdar2015Dataset(FileDetDataset):
+    """`<root>/<split>/images/*.jpg` with `<root>/<split>/gts/gt_<stem>.txt`, in natural file-name order.
+
+    `val_split` holds out part of train/ for validation (`held_out_indices`: a fraction or a count, drawn with
+    `val_split_seed`), so settings and checkpoints are chosen without looking at test/: `split="train"` is then
+    train/ without those images and `split="val"` is them. ICDAR2015 has no validation set of its own, so with
+    `val_split=0` `split="val"` means test/ (as PaddleOCR validates). Any other split is that folder, whole.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        split: str,
+        transforms: Transforms,
+        train: bool = True,
+        val_split: float = 0,
+        val_split_seed: int = 0,
+    ) -> None:
+        folder = {"val": TRAIN_FOLDER if val_split else TEST_FOLDER}.get(split, split)
+        split_dir = _existing(_existing(root, "ICDAR2015 root") / folder, "ICDAR2015 split folder")
         image_dir = _existing(split_dir / "images", "image folder")
         images = sorted(
             (p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: _natural_key(p.name)
         )
+        every_stem = {image.stem for image in images}  # the held-out part's ground truth is no orphan
+        holding = bool(val_split) and split in ("train", "val")
+        if holding:
+            held = held_out_indices(len(images), val_split, val_split_seed)
+            keep = held if split == "val" else np.setdiff1d(np.arange(len(images)), held)
+            images = [images[i] for i in keep]
         records = []
         for image in images:
             gt = _existing(split_dir / "gts" / f"gt_{image.stem}.txt", "ground truth")
             records.append(Record([image], parse_icdar2015_gt(gt), str(gt)))
-        _check_orphan_gts(split_dir, {image.stem for image in images}, train)
-        super().__init__(records, transforms, train, str(split_dir))
+        _check_orphan_gts(split_dir, every_stem, train)
+        part = f" ({split} part of val_split={val_split}, seed {val_split_seed})" if holding else ""
+        super().__init__(records, transforms, train, str(split_dir) + part)
 
 
 def _check_orphan_gts(split_dir: Path, image_stems: set[str], train: bool) -> None:

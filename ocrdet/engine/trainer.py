@@ -92,8 +92,9 @@ class Trainer:
         self.sync_batchnorm = sync_batchnorm
         self.compile = compile
         self._select_device(accelerator, cpu_onednn)
+        self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes))
         if self.accelerator == "cpu":
-            _set_cpu_threads(cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes)))
+            _set_cpu_threads(self.cpu_threads)
         self.precision_plugin = PrecisionPlugin(precision, amp_level)
 
         self.current_epoch = 0

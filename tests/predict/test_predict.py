@@ -135,3 +135,34 @@ def test_results_file_reads_back_as_a_label_file(inputs):
         expected = [region["points"] for region in EXPECTED[line.image_paths[0]]]
         assert line.annotation.polys.tolist() == expected
         assert line.annotation.texts == [""] and not line.annotation.ignore_tags.any()
+
+
+def test_a_saved_search_result_is_applied_by_ocrdet_predict(inputs, tmp_path):
+    """`ocrdet-eval search=true` leaves `<run>/search/best_postprocess.yaml`; ocrdet-predict on that run uses it
+    (here thresh 0 / box_thresh 0: the whole-image boxes), and a key on the command line still wins."""
+    import shutil
+    import subprocess
+    import sys
+
+    root, _ = inputs
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(root / "student.pdparams", run / "checkpoints" / "best_accuracy.pdparams")
+    (run / "search").mkdir()
+    (run / "search" / "best_postprocess.yaml").write_text(
+        "thresh: 0.0\nbox_thresh: 0.0\nunclip_ratio: 1.5\nuse_dilation: false\nscore_mode: fast\n", encoding="utf-8"
+    )
+
+    def cli(out: str, *extra: str) -> tuple[dict, str]:
+        command = [sys.executable, "-m", "ocrdet.predict", f"weights={run}", f"input={root / 'images'}",
+                   f"output={tmp_path / out}", "draw=false", f"hydra.run.dir={tmp_path / out}", *extra]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = (tmp_path / out / "det_results.txt").read_text(encoding="utf-8").splitlines()
+        return {line.split("\t")[0]: json.loads(line.split("\t")[1]) for line in lines}, done.stdout + done.stderr
+
+    results, log = cli("saved")
+    assert results == EXPECTED
+    assert f"post-processing from {run / 'search' / 'best_postprocess.yaml'}: thresh=0.0, box_thresh=0.0" in log
+    results, _ = cli("overridden", "postprocess.thresh=1.0")  # nothing exceeds 1.0: no boxes
+    assert results == {"a.png": [], "b.jpg": []}
