@@ -388,11 +388,20 @@ class PaddleOCRLabelDataset(FileDetDataset):
     def __init__(self, data_dir: str, label_files: list[str], transforms: Transforms, train: bool = True) -> None:
         self.data_dir = _existing(data_dir, "data_dir")
         records = [
-            Record([self.data_dir / name for name in line.image_paths], line.annotation, line.origin)
+            Record([self._inside_data_dir(name, line.origin) for name in line.image_paths], line.annotation, line.origin)
             for label_file in label_files
             for line in read_paddleocr_label_file(_existing(label_file, "label file"))
         ]
         super().__init__(records, transforms, train, ", ".join(label_files) or "(no label files)")
+
+    def _inside_data_dir(self, name: str, origin: str) -> Path:
+        """`data_dir / name`, refused when it leads out of `data_dir` (`../../etc/passwd`, an absolute path
+        elsewhere): a label file names images of its data set, never other files of the machine."""
+        path = self.data_dir / name
+        root = self.data_dir.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise ValueError(f"{origin}: image path {name!r} leads outside data_dir {root}")
+        return path
 
 
 class SyntheticTextDataset(DetDataset):

@@ -358,3 +358,10 @@ def test_a_huge_network_input_is_capped_with_a_warning(caplog):
     assert out["image"].shape == (64, 4000, 3)  # 'min' to 736 would make it 736 x 44160
     np.testing.assert_allclose(out["shape"], [100, 6000, 0.64, 4000 / 6000], rtol=1e-6)
     assert "wide.jpg: 44160x736 input capped to 4000x64 (max_side_len=4000)" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/../../outside.png"])
+def test_a_label_path_leading_outside_data_dir_is_refused_naming_its_line(tmp_path, name):
+    with pytest.raises(ValueError) as raised:
+        label_dataset(tmp_path, [GOOD[0], line(name, region([[1, 1], [9, 1], [9, 9]]))], train=True)
+    assert str(raised.value).startswith(f"{tmp_path / 'label.txt'}:2: image path {name!r} leads outside data_dir")
