@@ -34,7 +34,7 @@ import numpy as np
 import paddle
 from hydra.utils import instantiate
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.data.collate import TrainBatchToFloat, collate_train
 from ocrdet.data.loaders import MappedLoader, build_dataloader, setup_worker_process
 from ocrdet.data.profiling import OpTimes
@@ -121,7 +121,7 @@ def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> f
     loader = build_dataloader(
         dataset, BATCH_SIZE, collate_train, shuffle=True, num_workers=workers, seed=seed, use_shared_memory=True
     )
-    loader = MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))  # as ocrdet.build.build_train_loader
+    loader = MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))  # as ocrdet.cli.build.build_train_loader
     seen = 0
     start = time.perf_counter()
     while seen < samples:

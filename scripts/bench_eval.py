@@ -4,7 +4,7 @@ through ocrdet's data set, transforms, post-processing and metric, for up to thr
   dygraph    the dygraph model, oneDNN on (the per-image work of `ocrdet-eval engine=dygraph` and of validation
              during training), post-processing inline;
   predictor  the exported model in `paddle.inference` (oneDNN + workaround), post-processing inline;
-  pooled     the same predictor with DBPostProcess + metric in `--workers` processes (ocrdet.inference), so the
+  pooled     the same predictor with DBPostProcess + metric in `--workers` processes (ocrdet.det.evaluator), so the
              next forward runs while earlier images are scored: what `ocrdet-eval` runs by default.
 
 Variants alternate in chunks of `--chunk` images, so machine load hits all of them alike. Samples are prefetched
@@ -34,9 +34,9 @@ quiet_warnings()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import compose_config  # noqa: E402
-from ocrdet.export import load_predictor  # noqa: E402
-from ocrdet.inference import EvalResult, EvalTiming, PooledEvaluator, dygraph_forward, predictor_forward  # noqa: E402
+from ocrdet.cli.config import compose_config  # noqa: E402
+from ocrdet.det.graph import load_predictor  # noqa: E402
+from ocrdet.det.evaluator import EvalResult, EvalTiming, PooledEvaluator, dygraph_forward, predictor_forward  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 
 PADDLEOCR_IMAGES_PER_S = 0.6  # PaddleOCR's model throughput in ICDAR2015 eval on this machine kind (736x1312)

@@ -2,7 +2,7 @@
 
 Both get the same input: a real ICDAR2015 test image (img_1, 1280x720) through ocrdet's PP-OCRv3 eval transforms
 (short side 736 -> 736x1312). The student is exported from the released weights with `ocrdet-export`'s code into a
-temporary folder and loaded with `ocrdet.export.load_predictor` (oneDNN on with the Paddle 3 workaround);
+temporary folder and loaded with `ocrdet.det.graph.load_predictor` (oneDNN on with the Paddle 3 workaround);
 onnxruntime gets `intra_op_num_threads` = the same thread count. Repetitions alternate between the two, so machine
 load hits both equally; the figures are medians. Prints:
 
@@ -29,9 +29,9 @@ quiet_warnings()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import compose_config  # noqa: E402
-from ocrdet.export import load_predictor, predict  # noqa: E402
-from ocrdet.tools.export import run_export  # noqa: E402
+from ocrdet.cli.config import compose_config  # noqa: E402
+from ocrdet.det.graph import load_predictor, predict  # noqa: E402
+from ocrdet.cli.export import run_export  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WEIGHTS = SHARED / "weights" / "ch_PP-OCRv3_det_student.pdparams"

@@ -26,8 +26,8 @@ import numpy as np
 import paddle
 from hydra.utils import instantiate
 
-from ocrdet.build import build_task
-from ocrdet.config import compose_config
+from ocrdet.cli.build import build_task
+from ocrdet.cli.config import compose_config
 from ocrdet.data.collate import TrainBatchToFloat, collate_train
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings

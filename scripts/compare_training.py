@@ -184,7 +184,7 @@ def late_mean(losses: dict[int, float], steps: int) -> float:
 
 def evaluate(args: argparse.Namespace, weights: Path, run: Path, env: dict) -> dict[str, float]:
     command = [
-        sys.executable, "-m", "ocrdet.evaluate", "data=icdar2015", f"data.root={args.data_root}",
+        sys.executable, "-m", "ocrdet.cli.eval", "data=icdar2015", f"data.root={args.data_root}",
         f"weights={weights}", f"trainer.cpu_threads={args.threads}", f"hydra.run.dir={run / 'eval'}",
     ]
     wall = run_logged(command, run / "eval.log", env, REPO, args.nice)
@@ -212,7 +212,7 @@ def one_run(args: argparse.Namespace, trainer: str, pipeline: str, seed: int, st
         losses = step_losses(run / "train.log", PPOCR_STEP)
         weights = run / "model" / "latest.pdparams"
     else:
-        command = [sys.executable, "-m", "ocrdet.train", *ocrdet_overrides(args, run, seed, steps, pipeline)]
+        command = [sys.executable, "-m", "ocrdet.cli.train", *ocrdet_overrides(args, run, seed, steps, pipeline)]
         wall = run_logged(command, run / "train.log", env, REPO, args.nice)
         losses = step_losses(run / "train.log", OCRDET_STEP)
         weights = run / "train" / "checkpoints" / "latest.pdparams"

@@ -116,7 +116,7 @@ def ocrdet_draws(root: Path, draws: int, crop: int, fused: str | None) -> Iterat
     sys.path.insert(0, str(REPO))
     from hydra.utils import instantiate
 
-    from ocrdet.config import compose_config
+    from ocrdet.cli.config import compose_config
     from ocrdet.data.datasets import Icdar2015Dataset
     from ocrdet.data.transforms import DecodeImage, random_crop
 

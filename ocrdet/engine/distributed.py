@@ -1,6 +1,6 @@
 """Multi-process helpers: process group set-up, rank-sharded evaluation sampling and summing metric state.
 
-Ranks are started by `paddle.distributed.launch` (see `ocrdet.launch`); with one process everything here is a no-op.
+Ranks are started by `paddle.distributed.launch` (see `ocrdet.cli.launch`); with one process everything here is a no-op.
 """
 from __future__ import annotations
 

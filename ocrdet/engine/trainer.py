@@ -71,7 +71,7 @@ class Trainer:
         _check_val_check_interval(val_check_interval)
         self.max_epochs = max_epochs
         self.max_steps = max_steps
-        # devices/nnodes/master are read by ocrdet.launch before the ranks start; here they are a consistency check
+        # devices/nnodes/master are read by ocrdet.cli.launch before the ranks start; here they are a consistency check
         self.devices, self.nnodes, self.master = devices, nnodes, master
         self.accumulate_grad_batches = accumulate_grad_batches
         self.check_val_every_n_epoch = check_val_every_n_epoch

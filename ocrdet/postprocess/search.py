@@ -1,7 +1,7 @@
 """Post-processing search: score a grid of DBPostProcess settings on probability maps computed once.
 
 The network's forward is nearly all of an evaluation's time, so each image's map is cached and every setting only
-re-runs DBPostProcess and the ICDAR metric (`ocrdet.inference.score_image`, exactly what `ocrdet-eval` runs): a
+re-runs DBPostProcess and the ICDAR metric (`ocrdet.det.evaluator.score_image`, exactly what `ocrdet-eval` runs): a
 setting's figures here equal `ocrdet-eval` with that setting. Run it on a validation split, never on test/.
 
 The best setting is saved as `<run dir>/search/best_postprocess.yaml` (`save_best`); `ocrdet-eval` and
@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ocrdet.inference import score_image
+from ocrdet.det.evaluator import score_image
 from ocrdet.metrics.det_metric import DetMetric
 from ocrdet.postprocess.db_postprocess import DBPostProcess
 

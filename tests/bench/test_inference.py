@@ -1,4 +1,4 @@
-"""ocrdet.inference: the pooled evaluator scores exactly what DBPostProcess + DetMetric score image by image."""
+"""ocrdet.det.evaluator: the pooled evaluator scores exactly what DBPostProcess + DetMetric score image by image."""
 from __future__ import annotations
 
 from typing import Dict, List
@@ -6,7 +6,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from ocrdet.inference import PooledEvaluator
+from ocrdet.det.evaluator import PooledEvaluator
 from ocrdet.metrics.det_metric import DetMetric
 from ocrdet.postprocess.db_postprocess import DBPostProcess
 

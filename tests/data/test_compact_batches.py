@@ -6,8 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
-from ocrdet.build import build_train_loader
-from ocrdet.config import compose_config
+from ocrdet.cli.build import build_train_loader
+from ocrdet.cli.config import compose_config
 from tests.integration.conftest import TINY
 
 

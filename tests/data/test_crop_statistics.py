@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.data.datasets import Icdar2015Dataset
 from ocrdet.data.transforms import DecodeImage, random_crop
 from tests.conftest import shared_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.data.datasets import Icdar2015Dataset, held_out_indices
 from tests.conftest import shared_path
 

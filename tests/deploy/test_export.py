@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ocrdet.config import compose_config
-from ocrdet.deploy import find_exported, onnx_forward, read_settings
+from ocrdet.cli.config import compose_config
+from ocrdet.det.deploy import find_exported, onnx_forward, read_settings
 from tests.conftest import shared_path
 
 pytest.importorskip("onnxruntime")
@@ -35,7 +35,7 @@ def released_export(tmp_path_factory) -> Path:
     weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
     out = tmp_path_factory.mktemp("export") / "student"
     done = subprocess.run(
-        [sys.executable, "-m", "ocrdet.tools.export", f"weights={weights}", "format=onnx", "-o", str(out),
+        [sys.executable, "-m", "ocrdet.cli.export", f"weights={weights}", "format=onnx", "-o", str(out),
          f"hydra.run.dir={out.parent / 'hydra'}"],
         cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -59,7 +59,7 @@ def recorded_input(export: Path, image: Path) -> np.ndarray:
     """The image through the pipeline inference.yml records, as ocrdet-predict runs it."""
     from hydra.utils import instantiate
 
-    from ocrdet.deploy import apply_settings
+    from ocrdet.det.deploy import apply_settings
 
     cfg = compose_config("predict", ["weights=x", "input=x"])
     apply_settings(cfg, read_settings(export / "inference.yml"), "transforms")
@@ -70,7 +70,7 @@ def recorded_input(export: Path, image: Path) -> np.ndarray:
 
 
 def test_onnxruntime_matches_the_paddle_predictor(released_export: Path) -> None:
-    from ocrdet.export import load_predictor, predict
+    from ocrdet.det.graph import load_predictor, predict
 
     x = recorded_input(released_export, shared_path("data", "icdar2015", "test", "images", "img_10.jpg"))
     assert x.shape == (1, 3, 736, 1312)
@@ -86,7 +86,7 @@ def test_onnxruntime_matches_the_paddle_predictor(released_export: Path) -> None
 
 @pytest.mark.slow
 def test_eval_on_the_onnx_and_the_export_equals_eval_on_the_weights(released_export: Path) -> None:
-    from ocrdet.evaluate import run_eval
+    from ocrdet.cli.eval import run_eval
 
     weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
     shared_path("data", "icdar2015", "test")
@@ -104,7 +104,7 @@ def test_paddleocr_3_text_detection_loads_the_export(released_export: Path, tmp_
     """PaddleOCR 3.x (`pip install paddleocr`, not a dependency) runs the export with the recorded resize and gives
     ocrdet-predict's boxes."""
     paddleocr = pytest.importorskip("paddleocr", reason="the paddleocr 3.x package is not installed")
-    from ocrdet.predict import run_predict
+    from ocrdet.cli.predict import run_predict
 
     image = shared_path("data", "icdar2015", "test", "images", "img_10.jpg")
     os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")  # no network: never look for models

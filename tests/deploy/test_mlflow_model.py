@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from tests.deploy.test_export import ROOT, cli_env
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -28,8 +28,8 @@ def exported_run(tmp_path_factory):
     """A 2-step training run (its MLflow store and artifacts in a temp dir), exported with verification."""
     from mlflow.tracking import MlflowClient
 
-    from ocrdet.tools.export import run_export
-    from ocrdet.train import run_train
+    from ocrdet.cli.export import run_export
+    from ocrdet.cli.train import run_train
     from tests.integration.conftest import TINY
 
     root = tmp_path_factory.mktemp("mlflow_model")

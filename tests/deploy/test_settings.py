@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from ocrdet.config import compose_config
-from ocrdet.deploy import (
+from ocrdet.cli.config import compose_config
+from ocrdet.det.deploy import (
     InferenceSettings,
     apply_settings,
     default_model_name,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from tests.conftest import shared_path
 from tests.deploy.test_export import ROOT, cli_env
 
@@ -17,7 +17,7 @@ VAL = ["data=synthetic", "data.val.num_samples=4", "data.num_workers=0"]
 
 
 def test_default_export_records_equal_figures(tmp_path) -> None:
-    from ocrdet.tools.export import run_export
+    from ocrdet.cli.export import run_export
 
     weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
     cfg = compose_config("export", [f"weights={weights}", f"output_dir={tmp_path}", *VAL])
@@ -33,7 +33,7 @@ def test_default_export_records_equal_figures(tmp_path) -> None:
 def test_export_with_another_resize_than_validation_fails_naming_it(tmp_path) -> None:
     weights = shared_path("weights", "ch_PP-OCRv3_det_student.pdparams")
     done = subprocess.run(
-        [sys.executable, "-m", "ocrdet.tools.export", f"weights={weights}", "-o", str(tmp_path / "model"), *VAL,
+        [sys.executable, "-m", "ocrdet.cli.export", f"weights={weights}", "-o", str(tmp_path / "model"), *VAL,
          "deploy_resize.limit_side_len=32", "deploy_resize.limit_type=max", f"hydra.run.dir={tmp_path / 'hydra'}"],
         cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ocrdet.export import export_inference, load_predictor, predict
+from ocrdet.det.graph import export_inference, load_predictor, predict
 from ocrdet.models.distillation import DistillationModel
 from tests.models.builders import build_student
 

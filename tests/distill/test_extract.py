@@ -7,7 +7,7 @@ import pytest
 
 from ocrdet.models.distillation import DistillationModel
 from ocrdet.models.weights import load_pretrained
-from ocrdet.tools.extract import extract_submodel, main, submodel_names
+from ocrdet.cli.extract import extract_submodel, main, submodel_names
 from tests.models.builders import build_student
 
 

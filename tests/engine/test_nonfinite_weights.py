@@ -10,7 +10,7 @@ from ocrdet.engine import checkpoint_io
 from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.trainer import Trainer
-from ocrdet.optim import adam_warmup_cosine
+from ocrdet.engine.optim import adam_warmup_cosine
 from tests.engine.toy import ToyTask, loader
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 
 from ocrdet.engine.module import TrainModule
-from ocrdet.optim import adam_warmup_cosine
+from ocrdet.engine.optim import adam_warmup_cosine
 
 
 class ToyDataset(paddle.io.Dataset):

@@ -14,10 +14,10 @@ import paddle
 import pytest
 from hydra.utils import instantiate
 
-from ocrdet.build import build_task
-from ocrdet.config import compose_config
+from ocrdet.cli.build import build_task
+from ocrdet.cli.config import compose_config
 from ocrdet.data.collate import TrainBatchToFloat, collate_train
-from ocrdet.train import run_train
+from ocrdet.cli.train import run_train
 from tests.integration.conftest import TINY
 
 RTOL_LOSS = 1e-6

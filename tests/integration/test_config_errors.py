@@ -5,8 +5,8 @@ import pytest
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 from omegaconf.errors import MissingMandatoryValue
 
-from ocrdet.build import build_task
-from ocrdet.config import compose_config
+from ocrdet.cli.build import build_task
+from ocrdet.cli.config import compose_config
 
 
 def test_unknown_group_option_lists_the_valid_ones():
@@ -43,7 +43,7 @@ def test_missing_required_value_names_the_key():
 
 
 # --- values Paddle/numpy would reject deep inside the run, and settings that would silently do nothing -------------
-from ocrdet.train import run_train  # noqa: E402
+from ocrdet.cli.train import run_train  # noqa: E402
 from tests.integration.conftest import TINY  # noqa: E402
 
 

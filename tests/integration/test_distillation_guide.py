@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from ocrdet.config import compose_config
-from ocrdet.evaluate import run_eval
-from ocrdet.export import load_predictor, predict
+from ocrdet.cli.config import compose_config
+from ocrdet.cli.eval import run_eval
+from ocrdet.det.graph import load_predictor, predict
 from ocrdet.models.weights import load_pretrained
-from ocrdet.tools.export import run_export
-from ocrdet.tools.extract import main as extract
-from ocrdet.train import run_train
+from ocrdet.cli.export import run_export
+from ocrdet.cli.extract import main as extract
+from ocrdet.cli.train import run_train
 from tests.integration.conftest import TINY
 
 TEACHER = ["backbone=resnet50_vd", "neck=lk_pan", "head=db_k7"]

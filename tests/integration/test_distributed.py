@@ -7,10 +7,10 @@ import json
 import numpy as np
 import paddle
 
-from ocrdet.config import compose_config
-from ocrdet.evaluate import run_eval
-from ocrdet.launch import METRICS_FILE, launch
-from ocrdet.train import run_train
+from ocrdet.cli.config import compose_config
+from ocrdet.cli.eval import run_eval
+from ocrdet.cli.launch import METRICS_FILE, launch
+from ocrdet.cli.train import run_train
 from tests.conftest import shared_path
 from tests.integration.conftest import TINY
 
@@ -40,7 +40,7 @@ def trained_weights(path) -> dict[str, np.ndarray]:
 
 def initial_weights(cfg) -> dict[str, np.ndarray]:
     """The weights both runs start from (a function of the seed, as in run_train)."""
-    from ocrdet.build import build_task
+    from ocrdet.cli.build import build_task
     from ocrdet.engine.trainer import seed_everything
 
     seed_everything(cfg.seed)

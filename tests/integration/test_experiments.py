@@ -10,7 +10,7 @@ import sys
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from ocrdet.config import CONF_DIR, compose_config
+from ocrdet.cli.config import CONF_DIR, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -51,7 +51,7 @@ def test_an_experiment_s_own_values_win(name, tmp_path):
 
 def test_cfg_job_shows_the_experiment_s_task_name(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([sys.executable, "-m", "ocrdet.train", "experiment=ppocrv3_det_dml", "--cfg", "job"],
+    out = subprocess.run([sys.executable, "-m", "ocrdet.cli.train", "experiment=ppocrv3_det_dml", "--cfg", "job"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "task_name: ppocrv3_det_dml" in out.stdout.splitlines()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from ocrdet.config import run_dir
+from ocrdet.cli.config import run_dir
 from tests.integration.conftest import TINY
 
 
@@ -25,25 +25,25 @@ def cli(args: list[str], cwd: Path, ok: bool = True) -> subprocess.CompletedProc
 
 
 def test_a_group_switched_for_training_carries_to_eval_export_and_predict(tmp_path):
-    cli(["ocrdet.train", "neck=db_fpn", *TINY, "trainer.max_steps=2"], cwd=tmp_path)
+    cli(["ocrdet.cli.train", "neck=db_fpn", *TINY, "trainer.max_steps=2"], cwd=tmp_path)
     (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     image = tmp_path / "img.png"
     image.write_bytes((run / "val_images" / "step_2" / "val_0.png").read_bytes())
 
-    evaluated = cli(["ocrdet.evaluate", f"weights={run}"], cwd=tmp_path)
+    evaluated = cli(["ocrdet.cli.eval", f"weights={run}"], cwd=tmp_path)
     assert evaluated.stdout.strip().splitlines()[-1].startswith("precision=")
     log = evaluated.stdout + evaluated.stderr
     assert "trained with neck=db_fpn" in log  # the log says where the model settings came from
     # the run's eval settings (TINY's 64 px val images, 2 of them) came along too
     assert "2 images" in log
 
-    exported = cli(["ocrdet.tools.export", f"weights={run}/checkpoints/best_accuracy", "-o", "exp"], cwd=tmp_path)
+    exported = cli(["ocrdet.cli.export", f"weights={run}/checkpoints/best_accuracy", "-o", "exp"], cwd=tmp_path)
     assert (tmp_path / "exp" / "inference.pdiparams").is_file(), exported.stdout
-    predicted = cli(["ocrdet.predict", f"weights={run}", f"input={image}", "output=pred"], cwd=tmp_path)
+    predicted = cli(["ocrdet.cli.predict", f"weights={run}", f"input={image}", "output=pred"], cwd=tmp_path)
     assert (tmp_path / "pred" / "det_results.txt").read_text().startswith("img.png\t"), predicted.stdout
 
     # a group that contradicts the weights: an error naming the run's groups and the conflicting override
-    clash = cli(["ocrdet.evaluate", f"weights={run}", "neck=rse_fpn"], cwd=tmp_path, ok=False)
+    clash = cli(["ocrdet.cli.eval", f"weights={run}", "neck=rse_fpn"], cwd=tmp_path, ok=False)
     assert clash.returncode != 0
     assert f"The weights come from run {run} (trained with neck=db_fpn" in clash.stderr + clash.stdout
     assert "this command sets neck=rse_fpn" in clash.stderr + clash.stdout
@@ -89,13 +89,13 @@ def test_two_runs_without_names_get_different_names(tmp_path):
 
 
 def test_help_says_what_the_command_does(tmp_path):
-    for module, name in (("ocrdet.train", "ocrdet-train"), ("ocrdet.evaluate", "ocrdet-eval"),
-                         ("ocrdet.tools.export", "ocrdet-export"), ("ocrdet.predict", "ocrdet-predict")):
+    for module, name in (("ocrdet.cli.train", "ocrdet-train"), ("ocrdet.cli.eval", "ocrdet-eval"),
+                         ("ocrdet.cli.export", "ocrdet-export"), ("ocrdet.cli.predict", "ocrdet-predict")):
         text = cli([module, "--help"], cwd=tmp_path).stdout
         assert text.startswith(f"{name}: "), text[:200]
         assert "Usage:" in text and "Examples:" in text and "neck: db_fpn, lk_pan, rse_fpn" in text
         assert "_target_" not in text  # no config dump
-    info = cli(["ocrdet.train", "--info"], cwd=tmp_path)
+    info = cli(["ocrdet.cli.train", "--info"], cwd=tmp_path)
     assert (info.stdout + info.stderr).count("Installed Hydra Plugins") == 1
 
 
@@ -105,7 +105,7 @@ def test_help_says_what_the_command_does(tmp_path):
     ("neck.out_channels=1.5", "neck.out_channels=1.5: expected int, got float"),
 ])
 def test_a_wrong_type_is_named_when_the_config_is_composed(tmp_path, override, message):
-    out = cli(["ocrdet.train", override, "logger=none"], cwd=tmp_path, ok=False)
+    out = cli(["ocrdet.cli.train", override, "logger=none"], cwd=tmp_path, ok=False)
     assert out.returncode != 0 and message in out.stderr + out.stdout
     assert not (tmp_path / "outputs" / "train" / "runs").exists() or not list(
         (tmp_path / "outputs" / "train" / "runs").glob("*/checkpoints"))

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.engine import checkpoint_io
-from ocrdet.train import run_train
+from ocrdet.cli.train import run_train
 from tests.integration.conftest import TINY
 
 QUIET = [*TINY, "logger=none"]
@@ -53,7 +53,7 @@ def test_a_frozen_teacher_without_weights_is_a_warning(tmp_path, caplog):
     from omegaconf import OmegaConf
 
     from ocrdet.models.distillation import DistillationModel
-    from ocrdet.train import apply_finetune, warn_untrained_frozen
+    from ocrdet.cli.train import apply_finetune, warn_untrained_frozen
 
     def model(pretrained=None):
         return DistillationModel({"Student": paddle.nn.Linear(2, 2), "Teacher": paddle.nn.Linear(2, 2)},
@@ -80,7 +80,7 @@ def test_finetuning_that_loads_few_tensors_is_a_warning(tmp_path, caplog):
     import paddle
     from omegaconf import OmegaConf
 
-    from ocrdet.train import apply_finetune
+    from ocrdet.cli.train import apply_finetune
 
     model = paddle.nn.Sequential(paddle.nn.Linear(2, 2), paddle.nn.Linear(2, 2))
     paddle.save({"0.weight": model[0].weight, "0.bias": model[0].bias}, str(tmp_path / "part.pdparams"))

@@ -12,7 +12,7 @@ def test_cli_launches_two_ranks_into_one_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(
-        [sys.executable, "-m", "ocrdet.train", *TINY, "logger=none", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "ocrdet.cli.train", *TINY, "logger=none", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

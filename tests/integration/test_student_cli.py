@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ocrdet.config import compose_config
-from ocrdet.train import run_train
+from ocrdet.cli.config import compose_config
+from ocrdet.cli.train import run_train
 
 
 def train(tmp_path: Path, overrides: list[str], run: str = "run"):
@@ -41,7 +41,7 @@ def test_resume_continues_from_latest(tmp_path, tiny):
     train(tmp_path, tiny, "first")
     latest = tmp_path / "first" / "checkpoints" / "latest"
     cfg = compose_config("train", [*tiny, "trainer.max_epochs=2", f"resume={latest}"], output_dir=tmp_path / "second")
-    from ocrdet.build import build_logger, build_task, build_train_loader, build_trainer
+    from ocrdet.cli.build import build_logger, build_task, build_train_loader, build_trainer
 
     trainer = build_trainer(cfg, None)
     trainer.fit(build_task(cfg), build_train_loader(cfg), None, ckpt_path=str(latest))
@@ -61,7 +61,7 @@ def test_eval_cli_prints_metric_line(tmp_path, tiny):
     weights = tmp_path / "run" / "checkpoints" / "best_accuracy.pdparams"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(
-        [sys.executable, "-m", "ocrdet.evaluate", f"weights={weights}", *[o for o in tiny if o.startswith("data.")],
+        [sys.executable, "-m", "ocrdet.cli.eval", f"weights={weights}", *[o for o in tiny if o.startswith("data.")],
          f"paths.output_root={tmp_path}/outputs"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )

@@ -7,9 +7,9 @@ import paddle
 import pytest
 from hydra.utils import instantiate
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.engine import checkpoint_io
-from ocrdet.train import run_train
+from ocrdet.cli.train import run_train
 from tests.conftest import shared_path
 from tests.integration.conftest import TINY
 

@@ -1,11 +1,11 @@
-"""PaddleOCR det label files written by ocrdet.interop read back identically with ocrdet.data.labels."""
+"""PaddleOCR det label files written by ocrdet.data.labels read back identically with ocrdet.data.labels."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from ocrdet.data.labels import make_annotation, read_paddleocr_label_file
-from ocrdet.interop import format_label_line, icdar2015_to_label_file, write_label_file
+from ocrdet.data.labels import format_label_line, icdar2015_to_label_file, write_label_file
 
 
 def test_a_label_line_has_paddleocr_s_exact_form():

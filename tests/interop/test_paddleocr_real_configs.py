@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-from ocrdet.config import compose_config
-from ocrdet.tools.from_paddleocr import main
+from ocrdet.cli.config import compose_config
+from ocrdet.cli.from_paddleocr import main
 from tests.conftest import shared_path
 
 LABELS = "./train_data/icdar2015/text_localization/"

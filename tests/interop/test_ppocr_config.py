@@ -8,7 +8,7 @@ import shlex
 import pytest
 import yaml
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 
 NORMALIZE = {"scale": "1./255.", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "order": "hwc"}
 DATA_DIR = "./train_data/icdar2015/text_localization/"
@@ -87,7 +87,7 @@ NOTES = [
 
 @pytest.fixture(scope="module")
 def script():
-    from ocrdet.tools import from_paddleocr
+    from ocrdet.cli import from_paddleocr
 
     return from_paddleocr
 

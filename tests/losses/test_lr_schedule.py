@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocrdet.optim import warmup_cosine_schedule
+from ocrdet.engine.optim import warmup_cosine_schedule
 
 
 def lrs(scheduler, steps: int) -> list[float]:

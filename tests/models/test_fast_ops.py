@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 import pytest
 from paddle import nn
 
-from ocrdet.export import export_inference, has_interpolate, inference_copy
+from ocrdet.det.graph import export_inference, has_interpolate, inference_copy
 from ocrdet.models.heads.db_head import DBHead, DBHeadBranch, UpConv2D, add_channel_bias
 from ocrdet.models.necks.db_fpn import exporting, upsample
 from ocrdet.models.necks.rse_fpn import RSELayer
@@ -151,7 +151,7 @@ def test_db_head_eval_runs_binarize_branch_only() -> None:
 def run_static(static: Callable, x: paddle.Tensor) -> np.ndarray:
     """Run a to_static program in this process with dygraph's oneDNN mode off: in that mode Paddle refuses the
     oneDNN transposed conv of an exported graph (it is inference-only, `is_test`); the predictor
-    (ocrdet.export.load_predictor) runs the same graph with oneDNN."""
+    (ocrdet.det.graph.load_predictor) runs the same graph with oneDNN."""
     flag = paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"]
     paddle.set_flags({"FLAGS_use_mkldnn": False})
     try:

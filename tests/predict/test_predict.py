@@ -11,10 +11,10 @@ import paddle
 import pytest
 from hydra.utils import instantiate
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.data.synthetic import render_text_image
-from ocrdet.predict import filter_boxes, list_images, order_points_clockwise, run_predict
-from ocrdet.utils.visualize import PRED_COLOR
+from ocrdet.cli.predict import filter_boxes, list_images, order_points_clockwise, run_predict
+from ocrdet.det.visualize import PRED_COLOR
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -112,7 +112,7 @@ def test_predict_writes_paddleocr_results_and_pngs(inputs):
 
 
 def test_inference_model_gives_the_same_results(inputs):
-    from ocrdet.export import export_inference
+    from ocrdet.det.graph import export_inference
 
     root, model = inputs
     export_inference(model, str(root / "export" / "inference"))
@@ -154,7 +154,7 @@ def test_a_saved_search_result_is_applied_by_ocrdet_predict(inputs, tmp_path):
     )
 
     def cli(out: str, *extra: str) -> tuple[dict, str]:
-        command = [sys.executable, "-m", "ocrdet.predict", f"weights={run}", f"input={root / 'images'}",
+        command = [sys.executable, "-m", "ocrdet.cli.predict", f"weights={run}", f"input={root / 'images'}",
                    f"output={tmp_path / out}", "draw=false", f"hydra.run.dir={tmp_path / out}", *extra]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]

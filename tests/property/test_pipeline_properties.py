@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ocrdet.data.labels import IGNORE_TEXTS, ZERO_AREA, pad_points, read_paddleocr_label_file
 from ocrdet.data.transforms import EastRandomCrop, IaaAugment, MakeBorderMap, MakeShrinkMap
-from ocrdet.interop import format_label_line
+from ocrdet.data.labels import format_label_line
 from ocrdet.postprocess.db_postprocess import DBPostProcess
 
 CANVAS = 64

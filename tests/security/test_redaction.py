@@ -7,9 +7,9 @@ import logging
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.engine.loggers.mlflow import MLflowLogger
-from ocrdet.train import run_train
+from ocrdet.cli.train import run_train
 from ocrdet.utils.redact import redact_text
 from tests.integration.conftest import tiny  # noqa: F401  (fixture)
 

@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ocrdet.config import compose_config
+from ocrdet.cli.config import compose_config
 from ocrdet.engine import checkpoint_io
 from ocrdet.engine.safe_pickle import UnsafePickleError, safe_load_file
 from tests.conftest import shared_path
@@ -45,7 +45,7 @@ def test_the_evil_file_does_run_code_under_plain_pickle(tmp_path, marker):
 
 
 def test_weights_for_eval_cannot_run_code(tmp_path, marker):
-    from ocrdet.evaluate import run_eval
+    from ocrdet.cli.eval import run_eval
 
     evil = write_evil(tmp_path / "evil.pdparams", marker)
     cfg = compose_config("eval", [*TINY[:4], f"weights={evil}"], output_dir=tmp_path / "eval")
@@ -55,7 +55,7 @@ def test_weights_for_eval_cannot_run_code(tmp_path, marker):
 
 
 def test_resume_cannot_run_code_from_states_or_weights(tmp_path, marker):
-    from ocrdet.train import run_train
+    from ocrdet.cli.train import run_train
 
     prefix = tmp_path / "ckpt" / "latest"
     checkpoint_io.save_checkpoint(prefix, {"w": paddle.ones([2])}, {"m": paddle.zeros([2])}, {"loops": {}})
@@ -72,7 +72,7 @@ def test_resume_cannot_run_code_from_states_or_weights(tmp_path, marker):
 
 
 def test_finetune_pretrained_cannot_run_code(tmp_path, marker):
-    from ocrdet.train import run_train
+    from ocrdet.cli.train import run_train
 
     evil = write_evil(tmp_path / "evil.pdparams", marker)
     cfg = compose_config(
@@ -84,7 +84,7 @@ def test_finetune_pretrained_cannot_run_code(tmp_path, marker):
 
 
 def test_extract_cannot_run_code(tmp_path, marker, capsys):
-    from ocrdet.tools.extract import main
+    from ocrdet.cli.extract import main
 
     evil = write_evil(tmp_path / "evil.pdparams", marker)
     with pytest.raises(UnsafePickleError, match="evil.pdparams"):
@@ -97,7 +97,7 @@ def test_extract_cannot_run_code(tmp_path, marker, capsys):
     [("paddle.load", "path"), ("numpy.load", "file"), ("ocrdet.engine.checkpoint_io.read_states", "params")],
 )
 def test_a_config_cannot_instantiate_a_pickle_loader(tmp_path, marker, target, argument):
-    from ocrdet.train import run_train
+    from ocrdet.cli.train import run_train
 
     evil = write_evil(tmp_path / "evil.pdparams", marker)
     evil.with_suffix(".states").write_bytes(evil.read_bytes())

@@ -2,8 +2,8 @@
 interpolation, no per-run paths."""
 from __future__ import annotations
 
-from ocrdet.config import compose_config
-from ocrdet.tracking import config_params
+from ocrdet.cli.config import compose_config
+from ocrdet.engine.loggers.sweep import config_params
 
 
 def test_default_params_hold_each_setting_once(tmp_path):

@@ -24,7 +24,7 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Comple
 
 def sweep(root: Path, uri: str, experiment: str, swept: list[str], launcher: list[str] = ()) -> Path:
     """Run a tiny 2-job sweep in `root` logging to `experiment`; return the sweep dir."""
-    args = ["-m", "ocrdet.train", "--multirun", *launcher, *TINY, *swept, f"logger.mlflow.tracking_uri={uri}",
+    args = ["-m", "ocrdet.cli.train", "--multirun", *launcher, *TINY, *swept, f"logger.mlflow.tracking_uri={uri}",
             f"logger.mlflow.experiment_name={experiment}", f"hydra.sweep.dir={root}/{experiment}"]
     run_cli(args, cwd=root)
     return root / experiment
@@ -104,7 +104,7 @@ def test_local_sweep_makes_one_parent_with_a_child_run_per_job(local_sweep):
 
 
 def test_compare_lists_both_runs_with_their_differing_params(local_sweep, capsys):
-    from ocrdet.tools.compare import main as compare_main
+    from ocrdet.cli.compare import main as compare_main
 
     sweep_dir, uri = local_sweep
     compare_main(["--tracking-uri", uri, "-e", "local", "--sweep", str(sweep_dir)])
@@ -127,7 +127,7 @@ def test_joblib_launcher_runs_the_sweep_in_parallel_processes(store, local_sweep
 
 
 def test_slurm_launcher_config_composes(tmp_path):
-    out = run_cli(["-m", "ocrdet.train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra",
+    out = run_cli(["-m", "ocrdet.cli.train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra",
                    "--package", "hydra.launcher"], cwd=tmp_path)
     lines = set(out.stdout.splitlines())
     assert {"_target_: hydra_plugins.ocrdet_submitit.launcher.SubmititLauncher", "cluster: slurm", "partition: gpu",
@@ -136,8 +136,8 @@ def test_slurm_launcher_config_composes(tmp_path):
 
 
 def test_main_returns_the_monitored_metric(tmp_path):
-    from ocrdet.config import compose_config
-    from ocrdet.train import main
+    from ocrdet.cli.config import compose_config
+    from ocrdet.cli.train import main
 
     cfg = compose_config("train", [*TINY, "logger=none"], output_dir=tmp_path / "run")
     value = main(cfg)  # Hydra's decorator calls the function directly when given a config
@@ -156,7 +156,7 @@ def test_a_killed_sweep_resumes_each_job_from_its_own_checkpoint(tmp_path):
     from ocrdet.engine.checkpoint_io import read_states
 
     steps_per_epoch, epochs = 2, 12
-    command = [sys.executable, "-m", "ocrdet.train", "--multirun", *TINY, f"trainer.max_epochs={epochs}",
+    command = [sys.executable, "-m", "ocrdet.cli.train", "--multirun", *TINY, f"trainer.max_epochs={epochs}",
                "optim.lr=1e-3,5e-4"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

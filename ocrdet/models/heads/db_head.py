@@ -84,7 +84,7 @@ class DBHeadBranch(nn.Layer):
     @paddle.no_grad()
     def fold_batch_norm(self) -> None:
         """Fold `conv_bn2` (its inference statistics) into `conv2`'s weight and bias and make it an identity: eval
-        outputs equal to float rounding (~1e-7 relative). For inference copies only (`ocrdet.export`): the
+        outputs equal to float rounding (~1e-7 relative). For inference copies only (`ocrdet.det.graph`): the
         predictor's passes leave a BN after a transposed conv unfused, a full-resolution pass of its own."""
         bn = self.conv_bn2
         if isinstance(bn, nn.Identity):

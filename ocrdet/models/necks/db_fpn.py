@@ -41,7 +41,7 @@ def upsample(x: paddle.Tensor, factor: int, for_export: bool = False) -> paddle.
     output is exactly 1 * its source pixel, as with `F.interpolate(mode="nearest")`, and the input gradient sums each
     block as interpolate's does. Why: at training sizes (640 crop, batch 8) it is ~2x faster forward + backward on
     CPU; and Paddle 3's oneDNN inference executor cannot run interpolate ops (their float-array `scale` attribute,
-    Paddle issue #79749), so an export without one runs fully on oneDNN (see ocrdet.export.load_predictor).
+    Paddle issue #79749), so an export without one runs fully on oneDNN (see ocrdet.det.graph.load_predictor).
     """
     if factor == 1:
         return x

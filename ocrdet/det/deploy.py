@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ocrdet.inference import MapFn
+from ocrdet.det.evaluator import MapFn
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +280,8 @@ def exported_forward(exported: ExportedModel, threads: int = 2, mkldnn: bool = T
     """A MapFn running `exported`: onnxruntime for 'onnx', the oneDNN paddle.inference predictor for 'paddle'."""
     if exported.kind == "onnx":
         return onnx_forward(exported.path, threads)
-    from ocrdet.export import load_predictor
-    from ocrdet.inference import predictor_forward
+    from ocrdet.det.graph import load_predictor
+    from ocrdet.det.evaluator import predictor_forward
 
     return predictor_forward(load_predictor(str(exported.path), threads=threads, mkldnn=mkldnn))
 
@@ -290,7 +290,7 @@ def convert_to_onnx(model_dir: str | Path, out_file: str | Path, opset: int = ON
     """Convert the Paddle inference model in `model_dir` to ONNX with paddle2onnx; raise if it wrote nothing."""
     import paddle2onnx
 
-    from ocrdet.export import graph_file
+    from ocrdet.det.graph import graph_file
 
     out_file = Path(out_file)
     graph = Path(graph_file(str(model_dir)))

@@ -14,20 +14,22 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
-from ocrdet.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
+from ocrdet.cli.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
 from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
-from ocrdet.launch import is_worker, launch  # noqa: E402
+from ocrdet.cli.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
 from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
-from ocrdet.tracking import RunArtifacts, ThroughputMonitor, close_parent_run, config_params, join_sweep  # noqa: E402
+from ocrdet.det.callbacks import RunArtifacts  # noqa: E402
+from ocrdet.engine.callbacks.throughput import ThroughputMonitor  # noqa: E402
+from ocrdet.engine.loggers.sweep import close_parent_run, config_params, join_sweep  # noqa: E402
 
-log = logging.getLogger("ocrdet.train")
+log = logging.getLogger("ocrdet.cli.train")
 
 
 def apply_finetune(model: Any, finetune: DictConfig | None) -> LoadReport | None:
@@ -190,7 +192,7 @@ def main(cfg: DictConfig) -> float | None:
     check_types(cfg)
     parent_run_id = join_sweep(cfg)
     several_ranks = int(cfg.trainer.devices) * int(cfg.trainer.get("nnodes", 1)) > 1
-    # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.launch)
+    # Hydra runs here only; the ranks read the resolved config this driver saves (ocrdet.cli.launch)
     if several_ranks and not is_worker():
         with run_dir_lock(cfg.paths.output_dir):
             metrics = launch(cfg)

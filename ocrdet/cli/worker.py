@@ -1,4 +1,4 @@
-"""Entry point of one rank started by `ocrdet.launch`: read the driver's resolved config and train."""
+"""Entry point of one rank started by `ocrdet.cli.launch`: read the driver's resolved config and train."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ from ocrdet.utils.setup import setup_cli
 setup_cli()
 
 from ocrdet.engine.distributed import rank  # noqa: E402
-from ocrdet.launch import METRICS_FILE  # noqa: E402
-from ocrdet.train import run_train  # noqa: E402
+from ocrdet.cli.launch import METRICS_FILE  # noqa: E402
+from ocrdet.cli.train import run_train  # noqa: E402
 
 
 def main(config_path: str) -> None:

@@ -19,8 +19,8 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
-from ocrdet.deploy import (  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
+from ocrdet.det.deploy import (  # noqa: E402
     ONNX_FILE,
     SETTINGS_FILE,
     ExportedModel,
@@ -35,14 +35,14 @@ from ocrdet.deploy import (  # noqa: E402
     write_settings,
 )
 from ocrdet.engine import checkpoint_io  # noqa: E402
-from ocrdet.export import export_inference  # noqa: E402
-from ocrdet.inference import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
+from ocrdet.det.graph import export_inference  # noqa: E402
+from ocrdet.det.evaluator import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
-from ocrdet.tracking import find_training_run  # noqa: E402
+from ocrdet.engine.loggers.sweep import find_training_run  # noqa: E402
 
-log = logging.getLogger("ocrdet.export")
-# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config): its architecture, post-processing and data
+log = logging.getLogger("ocrdet.det.graph")
+# Taken from the run behind `weights=` (ocrdet.cli.config.adopt_run_config): its architecture, post-processing and data
 # (whose val split the export is verified on, and whose val pipeline inference.yml records).
 EXPORT_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "postprocess", "data")
 VERIFY_FILE = "verification.json"
@@ -100,7 +100,7 @@ def run_export(cfg: DictConfig) -> list[str]:
             if run is not None:
                 _log_figures(*run, folder, figures)
         if run is not None and cfg.get("mlflow_model", True):
-            from ocrdet.serving import MODEL_NAME, log_export_model
+            from ocrdet.det.serving import MODEL_NAME, log_export_model
 
             uri = log_export_model(folder, *run, MODEL_NAME if len(targets) == 1 else f"{MODEL_NAME}_{folder.name}")
             print(f"MLflow model: {uri} (serve: mlflow models serve -m {uri} --env-manager local)")
@@ -157,7 +157,7 @@ def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
     settings that differ when the figures differ beyond float noise."""
     if cfg.get("data") is None or cfg.data.get("val") is None:
         raise ValueError("verify=true needs a validation set: data=<set> with a val split")
-    from ocrdet.deploy import find_exported
+    from ocrdet.det.deploy import find_exported
 
     limit = cfg.get("verify_images")
     reference = _score(dygraph_forward(layer), cfg, None, limit)

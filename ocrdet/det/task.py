@@ -85,7 +85,7 @@ class DetectionTask(TrainModule):
         """Shrink-probability maps [N,1,H,W] of the evaluated (sub-)model."""
         predictor = self._predictors.get(name)
         if predictor is not None:
-            from ocrdet.export import predict
+            from ocrdet.det.graph import predict
 
             return predict(predictor, _numpy(image))
         model = self.model if name is None else self.model.submodel(name)
@@ -99,7 +99,7 @@ class DetectionTask(TrainModule):
     def _load_predictors(self) -> None:
         """Export each evaluated (sub-)model's current weights and load them into oneDNN predictors; the files are
         only needed while the predictor is created."""
-        from ocrdet.export import export_inference, load_predictor
+        from ocrdet.det.graph import export_inference, load_predictor
 
         threads = self.eval_threads or max(1, (os.cpu_count() or 1) // distributed.world_size())
         with tempfile.TemporaryDirectory(prefix="ocrdet-val-") as tmp:

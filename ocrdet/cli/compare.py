@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ocrdet.tracking import PARENT_TAG, ROLE_TAG, SWEEP_DIR_TAG
+from ocrdet.engine.loggers.sweep import PARENT_TAG, ROLE_TAG, SWEEP_DIR_TAG
 
 DEFAULT_TRACKING_URI = "sqlite:///outputs/mlflow.db"  # the training default (paths.output_root=outputs)
 IGNORED_PREFIXES = ("paths.", "logger.", "hydra.")

@@ -24,7 +24,7 @@ class ExportedDetector:
 
     def __init__(self, path: str | Path, threads: int = 2) -> None:
         from ocrdet.data.transforms import DecodeImage, DetResizeForTest, NormalizeImage, ToCHW
-        from ocrdet.deploy import exported_forward, find_exported
+        from ocrdet.det.deploy import exported_forward, find_exported
         from ocrdet.postprocess.db_postprocess import DBPostProcess
 
         exported = find_exported(path)
@@ -36,7 +36,7 @@ class ExportedDetector:
         self.forward = exported_forward(exported, threads=threads)
 
     def __call__(self, image: bytes) -> list[list[list[int]]]:
-        from ocrdet.predict import detect
+        from ocrdet.cli.predict import detect
 
         _, boxes = detect(image, self.ops, self.forward, self.postprocess)
         return [box.tolist() for box in boxes]

@@ -15,7 +15,7 @@ import paddle
 from paddle import nn
 from paddle.static import InputSpec
 
-from ocrdet.deploy import GRAPH_SUFFIXES
+from ocrdet.det.deploy import GRAPH_SUFFIXES
 from ocrdet.models.distillation import DistillationModel
 
 # Paddle 3 (PIR) writes `.json`, Paddle 2.6 `.pdmodel`; both write `.pdiparams` (and 2.6 a `.pdiparams.info`).

@@ -5,7 +5,7 @@ export (an `ocrdet-export` dir, run by paddle.inference, or its `model.onnx`, ru
 resize, normalisation and post-processing of its `inference.yml` except keys given on the command line.
 `engine=predictor` (the default on CPU) exports each evaluated model in-process and runs it in a oneDNN
 `paddle.inference` predictor while the next image loads in a thread, DBPostProcess and the metric inline or in
-`eval_workers` processes (ocrdet.inference):
+`eval_workers` processes (ocrdet.det.evaluator):
 the same P/R/H as `engine=dygraph` (the Trainer's validation loop, also sharded over `trainer.devices` ranks) to
 the last box, several times faster on CPU.
 The last line printed is `precision=<p> recall=<r> hmean=<h>`.
@@ -34,19 +34,19 @@ setup_cli()
 import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.build import build_task, build_trainer, build_val_loader  # noqa: E402
-from ocrdet.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
-from ocrdet.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
+from ocrdet.cli.build import build_task, build_trainer, build_val_loader  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
+from ocrdet.det.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
 from ocrdet.models.weights import load_for_inference  # noqa: E402
 from ocrdet.postprocess import search as pp_search  # noqa: E402
-from ocrdet.predict import default_submodel  # noqa: E402
+from ocrdet.cli.predict import default_submodel  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
 ENGINES = ("predictor", "dygraph")
-# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config): its model, post-processing and data.
+# Taken from the run behind `weights=` (ocrdet.cli.config.adopt_run_config): its model, post-processing and data.
 EVAL_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "loss", "task", "postprocess", "data")
 
 
@@ -96,13 +96,13 @@ def run_search(cfg: DictConfig) -> pp_search.SearchResult:
     grid = instantiate(cfg.search_grid)
     with tempfile.TemporaryDirectory(prefix="ocrdet-search-") as tmp:
         if cfg.get("engine", "dygraph") == "predictor" and _predictor_unavailable(cfg) is None:
-            from ocrdet.export import export_inference, load_predictor
-            from ocrdet.inference import predictor_forward
+            from ocrdet.det.graph import export_inference, load_predictor
+            from ocrdet.det.evaluator import predictor_forward
 
             export_inference(model, os.path.join(tmp, "inference"))
             forward = predictor_forward(load_predictor(tmp, threads=_threads(cfg)))
         else:
-            from ocrdet.inference import dygraph_forward
+            from ocrdet.det.evaluator import dygraph_forward
 
             forward = dygraph_forward(model)
         log.info("computing the probability maps of %d val images", len(indices))
@@ -128,11 +128,11 @@ def _predictor_unavailable(cfg: DictConfig) -> str | None:
 
 
 def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, float]:
-    """Export every evaluated (sub-)model into a temporary folder, evaluate it with `ocrdet.inference`'s
+    """Export every evaluated (sub-)model into a temporary folder, evaluate it with `ocrdet.det.evaluator`'s
     `evaluate_exported` (oneDNN predictor) over the val split, and name the metrics as the Trainer does
     (`precision`, `Student2_hmean`, ...)."""
-    from ocrdet.export import export_inference
-    from ocrdet.inference import evaluate_exported
+    from ocrdet.det.graph import export_inference
+    from ocrdet.det.evaluator import evaluate_exported
 
     dataset = instantiate(cfg.data.val)
     indices = _val_indices(cfg, len(dataset))
@@ -171,7 +171,7 @@ def _threads(cfg: DictConfig) -> int:
 def evaluate_export(exported: ExportedModel, cfg: DictConfig, explicit: Collection[str] = ()) -> dict[str, float]:
     """Evaluate an exported model (paddle.inference or onnxruntime) over the val split, its pipeline and
     post-processing set from the export's inference.yml except the `explicit` keys."""
-    from ocrdet.inference import PooledEvaluator
+    from ocrdet.det.evaluator import PooledEvaluator
 
     if exported.settings is not None:
         changed = apply_settings(cfg, exported.settings, "data.val_transforms", explicit=explicit)

@@ -495,7 +495,7 @@ def minimal_overrides(experiment: str, conv: Conversion) -> list[str]:
     keys the composed config does not have become notes. The result is checked by composing it."""
     from hydra import compose, initialize_config_dir
 
-    from ocrdet.config import CONF_DIR
+    from ocrdet.cli.config import CONF_DIR
 
     pinned = [f"paths.root_dir={Path.cwd()}", "paths.output_dir=outputs/convert"]  # set by Hydra's runtime otherwise
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -28,20 +28,20 @@ setup_cli()
 
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.data.transforms.decode import IMAGE_SUFFIXES  # noqa: E402
-from ocrdet.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
-from ocrdet.inference import MapFn, dygraph_forward  # noqa: E402
-from ocrdet.interop import format_label_line  # noqa: E402
+from ocrdet.det.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
+from ocrdet.det.evaluator import MapFn, dygraph_forward  # noqa: E402
+from ocrdet.data.labels import format_label_line  # noqa: E402
 from ocrdet.postprocess.search import apply_saved_postprocess  # noqa: E402
-from ocrdet.utils.visualize import draw_detections, save_image  # noqa: E402
+from ocrdet.det.visualize import draw_detections, save_image  # noqa: E402
 
-log = logging.getLogger("ocrdet.predict")
+log = logging.getLogger("ocrdet.cli.predict")
 
 RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
-# Taken from the run behind `weights=` (ocrdet.config.adopt_run_config); the resize stays inference's (`transforms`).
+# Taken from the run behind `weights=` (ocrdet.cli.config.adopt_run_config); the resize stays inference's (`transforms`).
 PREDICT_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "postprocess")
 
 # An NCHW float32 batch -> shrink-probability maps [N,1,H,W]

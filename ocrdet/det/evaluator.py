@@ -186,8 +186,8 @@ class PooledEvaluator:
 
 
 def predictor_forward(predictor: Any) -> MapFn:
-    """A `paddle.inference` predictor (ocrdet.export.load_predictor) as a MapFn."""
-    from ocrdet.export import predict
+    """A `paddle.inference` predictor (ocrdet.det.graph.load_predictor) as a MapFn."""
+    from ocrdet.det.graph import predict
 
     return lambda image: predict(predictor, image)
 
@@ -215,7 +215,7 @@ def evaluate_exported(
     indices: Optional[Iterable[int]] = None,
 ) -> EvalResult:
     """Evaluate an `ocrdet-export` model folder with the oneDNN predictor and a post-processing pool."""
-    from ocrdet.export import load_predictor
+    from ocrdet.det.graph import load_predictor
 
     with PooledEvaluator(postprocess, metric, workers=workers) as evaluator:
         return evaluator.evaluate(predictor_forward(load_predictor(model_dir, threads=threads)), dataset, indices)

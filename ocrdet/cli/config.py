@@ -11,7 +11,7 @@ from typing import Callable, Sequence, TypeVar
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
