@@ -45,7 +45,7 @@ import numpy as np
 import paddle
 
 from ocrdet.data.labels import Annotation, parse_icdar2015_gt, read_paddleocr_label_file
-from ocrdet.data.rng import resolve_rng
+from ocrdet.data.rng import SampleKey, resolve_rng, sample_rng
 from ocrdet.data.synthetic import render_text_image
 from ocrdet.data.transforms.decode import IMAGE_SUFFIXES, DecodeImage
 from ocrdet.data.transforms.extra import UsesExtraSamples
@@ -130,6 +130,8 @@ class Record:
 class DetDataset(paddle.io.Dataset):
     """Base: subclasses implement `__len__`, `load` and `origin`, set their state, then call this constructor."""
 
+    accepts_sample_keys = True  # training samplers may pass a SampleKey for an index (see `ocrdet.data.rng`)
+
     def __init__(self, transforms: Transforms, train: bool, source: str) -> None:
         super().__init__()
         self.transforms = _pipeline(transforms)
@@ -150,8 +152,14 @@ class DetDataset(paddle.io.Dataset):
         """Where sample `index`'s labels come from (`file` or `file:line`), for messages; "" if not from a file."""
         raise NotImplementedError
 
-    def __getitem__(self, index: int) -> dict:
-        index = int(index)
+    def __getitem__(self, key: int | SampleKey) -> dict:
+        # A training sampler's SampleKey makes the sample's randomness a function of (seed, epoch, index) alone.
+        if isinstance(key, tuple):
+            with sample_rng(SampleKey(*key)):
+                return self._get(int(key[0]))
+        return self._get(int(key))
+
+    def _get(self, index: int) -> dict:
         reasons: list[str] = []
         for _ in range(MAX_CONSECUTIVE_SKIPS):
             sample, reason = self._run(index)

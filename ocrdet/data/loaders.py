@@ -13,6 +13,7 @@ import numpy as np
 import paddle
 
 from ocrdet.data.memory import reuse_freed_memory
+from ocrdet.data.rng import SampleKey
 from ocrdet.engine.distributed import ShardBatchSampler
 
 
@@ -64,17 +65,20 @@ class WorkerSeeder:
 
 
 class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
-    """This rank's batches of an epoch-seeded shuffle; `skip_batches` drops the first batches of the next epoch
-    without loading them (mid-epoch resume)."""
+    """This rank's batches of an epoch-seeded shuffle, as `SampleKey`s (index, seed, epoch) that seed each sample's
+    augmentation; `skip_batches` drops the first batches of the next epoch without loading them (mid-epoch resume)."""
 
-    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, drop_last: bool) -> None:
+    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 1024) -> None:
         super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
         self.skip_batches = 0
+        self.seed = seed
+        self.keyed = bool(getattr(dataset, "accepts_sample_keys", False))  # other datasets get plain indices
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[SampleKey] | list[int]]:
+        epoch = self.epoch  # paddle's shuffle increments it when iteration starts
         for i, batch in enumerate(super().__iter__()):
             if i >= self.skip_batches:
-                yield batch
+                yield [SampleKey(int(index), self.seed, epoch) for index in batch] if self.keyed else batch
 
 
 class MappedLoader:
@@ -111,7 +115,7 @@ def build_dataloader(
     if evaluation:
         sampler = ShardBatchSampler(len(dataset), batch_size)
     else:
-        sampler = ResumableBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+        sampler = ResumableBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
     loader = paddle.io.DataLoader(
         dataset,
         batch_sampler=sampler,
