@@ -154,6 +154,8 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
     allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
     before = flatten(saved)
+    if _legacy_layout(before):
+        before = _from_legacy_layout(before, now, resume)
     # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
     written = flatten(OmegaConf.to_container(cfg, resolve=False))
 
@@ -175,6 +177,38 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
             f"run (its LR schedule, data and model); start a new run, or accept the change with "
             f"resume_allow_changes=[{','.join(changed)}]"
         )
+
+
+# Modules moved by the layered layout (ocrdet 0.2): a checkpoint's config written before names the old paths.
+MOVED_MODULES = {
+    "ocrdet.tasks.detection.": "ocrdet.det.task.",
+    "ocrdet.optim.": "ocrdet.engine.optim.",
+    "ocrdet.inference.": "ocrdet.det.evaluator.",
+    "ocrdet.tracking.": "ocrdet.engine.loggers.sweep.",
+}
+
+
+def _legacy_layout(flat: dict[str, Any]) -> bool:
+    return any(k.endswith("_target_") and str(v).startswith(tuple(MOVED_MODULES)) for k, v in flat.items())
+
+
+def _from_legacy_layout(before: dict[str, Any], now: dict[str, Any], resume: Path) -> dict[str, Any]:
+    """A config saved before the layered layout, in today's terms: old `_target_` paths renamed, and the keys the
+    layout moved or dropped left out of the comparison (named in a warning), so a run started then resumes now."""
+    renamed = {}
+    for key, value in before.items():
+        if key.endswith("_target_"):
+            for old, new in MOVED_MODULES.items():
+                if str(value).startswith(old):
+                    value = new + str(value)[len(old):]
+        renamed[key] = value
+    unmatched = sorted((set(renamed) ^ set(now)) - {k for k in now if k.startswith(RESUME_FREE_KEYS)})
+    if unmatched:
+        log.warning(
+            "%s: config written before the layered layout; %d keys exist on one side only and are not compared: %s",
+            resume, len(unmatched), _summarise(unmatched),
+        )
+    return {k: v for k, v in renamed.items() if k in now} | {k: v for k, v in now.items() if k not in renamed}
 
 
 def _group_choices() -> dict[str, str]:
