@@ -24,7 +24,7 @@ from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
-from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
+from ocrdet.engine.loggers.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.det.callbacks import RunArtifacts  # noqa: E402
 from ocrdet.engine.callbacks.throughput import ThroughputMonitor  # noqa: E402
 from ocrdet.engine.loggers.sweep import close_parent_run, config_params, join_sweep  # noqa: E402

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from ocrdet.engine import checkpoint_io
 from ocrdet.engine.loggers.mlflow import get_or_create_experiment, mlflow_client
 
 log = logging.getLogger(__name__)
@@ -245,12 +246,10 @@ def best_run(client: Any, runs: list[Any], monitor: str, mode: str = "max") -> t
 
 
 def find_training_run(weights: str | Path) -> tuple[Any, str] | None:
-    """(MLflow client, run id) of the training run that wrote `weights` (a run dir or checkpoint: its `.states` keep
-    the logger's run id and tracking URI), or None for weights without one (a released `.pdparams`)."""
-    from ocrdet.engine import checkpoint_io
-
+    """(MLflow client, run id) of the training run that wrote the `.pdparams` file `weights` (its `.states` keep the
+    logger's run id and tracking URI), or None for weights without one (a released `.pdparams`)."""
     try:
-        states = checkpoint_io.read_states(checkpoint_io.resolve_weights(weights))
+        states = checkpoint_io.read_states(weights)
     except (FileNotFoundError, ValueError):
         return None
     saved = next((s for s in states.get("loggers") or [] if isinstance(s, dict) and s.get("run_id")), None)
