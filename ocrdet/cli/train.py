@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,12 @@ def _run_train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-# Keys a resume may change freely: where things are written or logged, how fast data loads, how much is printed.
-# Anything else changes the run (batch size -> the LR schedule's steps, lr, model, data) and needs consent.
+# Keys a resume may change freely: where things are written or logged (the checkpoint callback's class is the files'
+# layout), how fast data loads, how much is printed. Anything else changes the run (batch size -> the LR schedule's
+# steps, lr, model, data) and needs consent.
 RESUME_FREE_KEYS = (
-    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath", "data.num_workers",
+    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath",
+    "callbacks.model_checkpoint._target_", "data.num_workers",
     "data.eval_num_workers", "trainer.cpu_threads", "trainer.cpu_onednn", "trainer.log_every_n_steps",
     "trainer.default_root_dir", "task_name",
 )
@@ -161,11 +164,20 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
         parts = key.split(".")
         return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
 
+    def moved(key: str) -> bool:
+        """A `_target_` whose recorded path no longer exists names code that moved (a release reorganised its
+        modules), not a different object: the run can only continue with the new path."""
+        if not key.endswith("._target_") or key not in before or _locatable(str(before[key])):
+            return False
+        log.info("resume: %s moved: %s -> %s", key, before[key], now.get(key))
+        return True
+
     changed = [
         key for key in sorted(set(now) | set(before))
         if now.get(key, "<absent>") != before.get(key, "<absent>")
         and not key.startswith(RESUME_FREE_KEYS)
         and not derived(key)
+        and not moved(key)
         and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
     ]
     if changed:
@@ -175,6 +187,22 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
             f"run (its LR schedule, data and model); start a new run, or accept the change with "
             f"resume_allow_changes=[{','.join(changed)}]"
         )
+
+
+def _locatable(path: str) -> bool:
+    """Whether a dotted `_target_` path names something importable (the longest importable module, then attributes)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
 
 
 def _group_choices() -> dict[str, str]:
