@@ -168,11 +168,20 @@ class Trainer:
 
     def _call_hook(self, hook: str, *args: Any) -> Any:
         """The one hook dispatch: the Trainer's policies, the callbacks in list order, then the module (Lightning's
-        order); returns the module's result."""
-        for callback in (*self._policies, *self.callbacks):
+        order); returns the module's result. At an epoch's end the checkpoint callback comes after the module, as
+        Lightning's monitoring callbacks do, so the saved set holds what the module's hook did."""
+        callbacks = [*self._policies, *self.callbacks]
+        after: list[Callback] = []
+        if hook == "on_train_epoch_end":
+            after = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        for callback in callbacks:
             getattr(callback, hook)(self, self.module, *args)
         module_hook = getattr(self.module, hook, None)
-        return module_hook(*args) if module_hook is not None else None
+        result = module_hook(*args) if module_hook is not None else None
+        for callback in after:
+            getattr(callback, hook)(self, self.module, *args)
+        return result
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """To every logger (global-zero rank only), at `step` (default: the optimizer steps taken)."""
