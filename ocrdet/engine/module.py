@@ -46,8 +46,11 @@ class TrainModule:
     def batch_size(self, batch: Any) -> int:
         """Samples in `batch` (throughput, progress, the bad-data share): by default the leading dimension of its
         first array (a dict's first value, a sequence's first item). Override when that is not the sample axis."""
-        first = next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, (list, tuple)) else batch
-        return int(first.shape[0])
+        if isinstance(batch, dict):
+            batch = next(iter(batch.values()))
+        elif isinstance(batch, (list, tuple)):
+            batch = batch[0]
+        return int(batch.shape[0])
 
     def skipped_samples(self, batch: Any) -> int:
         """Draws the data pipeline dropped (unusable samples) to produce `batch`; 0 unless the task's data reports

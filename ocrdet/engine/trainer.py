@@ -343,7 +343,8 @@ class Trainer:
                     break
             resume_batches = 0
             _skip_batches(train_dataloader, 0)
-            self.log_metrics({**self.bad_sample_guard.epoch_metrics(self.current_epoch), **self.nonfinite_guard.metrics()})
+            epoch_health = {**self.bad_sample_guard.epoch_metrics(self.current_epoch), **self.nonfinite_guard.metrics()}
+            self.log_metrics(epoch_health)
             epoch_complete = self.batch_idx >= self.num_training_batches
             if epoch_complete:
                 self.current_epoch += 1

@@ -14,7 +14,8 @@ def test_the_engine_imports_only_itself_from_ocrdet():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            outside += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "ocrdet" and not n.startswith("ocrdet.engine")]
+            outside += [f"{path.name}: {n}" for n in names
+                        if n.split(".")[0] == "ocrdet" and not n.startswith("ocrdet.engine")]
     assert outside == []
 
 

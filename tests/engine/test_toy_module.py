@@ -98,7 +98,8 @@ def test_a_regression_module_trains_checkpoints_resumes_exactly_and_logs_to_mlfl
     client = MlflowClient(uri)
     run = client.get_run(logger.run_id)
     assert run.info.status == "FINISHED"
-    assert {"train/loss", "train/lr", "val/score", "train/samples_per_s", "train/skipped_samples"} <= set(run.data.metrics)
+    logged = {"train/loss", "train/lr", "val/score", "train/samples_per_s", "train/skipped_samples"}
+    assert logged <= set(run.data.metrics)
     # one run across the interruption: every optimizer step logged once, validation after each of the 3 epochs
     assert [m.step for m in client.get_metric_history(logger.run_id, "train/loss")] == list(range(1, 13))
     assert [m.step for m in client.get_metric_history(logger.run_id, "val/score")] == [4, 8, 12]
