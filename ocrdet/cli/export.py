@@ -38,6 +38,7 @@ from ocrdet.det.graph import export_inference  # noqa: E402
 from ocrdet.det.evaluator import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
+from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.loggers.sweep import find_training_run  # noqa: E402
 
 log = logging.getLogger("ocrdet.det.graph")
@@ -91,7 +92,7 @@ def run_export(cfg: DictConfig) -> list[str]:
             raise ExportVerificationError(f"{folder}: {error}") from None
         for path in files:
             print(f"wrote {path}")
-        run = find_training_run(weights)
+        run = find_training_run(checkpoint_io.read_states(weights))
         if verify:
             figures = json.loads((folder / VERIFY_FILE).read_text(encoding="utf-8"))
             scores = "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k == "dygraph" or k.startswith("exported"))
