@@ -37,10 +37,9 @@ from hydra.utils import instantiate  # noqa: E402
 from ocrdet.cli.build import build_task, build_trainer, build_val_loader  # noqa: E402
 from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
 from ocrdet.det.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
-from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.module import TrainModule  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
-from ocrdet.models.weights import load_for_inference  # noqa: E402
+from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
 from ocrdet.postprocess import search as pp_search  # noqa: E402
 from ocrdet.cli.predict import default_submodel  # noqa: E402
 
@@ -79,7 +78,7 @@ def _load_task(cfg: DictConfig) -> TrainModule:
     if cfg.data.get("val") is None:
         raise ValueError("the data config has no `val` split to evaluate")
     task = build_task(cfg, with_optimizer=False)
-    weights = checkpoint_io.resolve_weights(cfg.weights)
+    weights = resolve_weights(cfg.weights)
     report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
     log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
     return task

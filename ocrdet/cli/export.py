@@ -34,11 +34,11 @@ from ocrdet.det.deploy import (  # noqa: E402
     settings_from_config,
     write_settings,
 )
-from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.det.graph import export_inference  # noqa: E402
 from ocrdet.det.evaluator import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
-from ocrdet.models.weights import load_for_inference  # noqa: E402
+from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
+from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.engine.loggers.sweep import find_training_run  # noqa: E402
 
 log = logging.getLogger("ocrdet.det.graph")
@@ -72,7 +72,7 @@ def recorded_settings(cfg: DictConfig) -> InferenceSettings:
 def run_export(cfg: DictConfig) -> list[str]:
     check_targets(cfg)
     model = instantiate(cfg.model)
-    weights = checkpoint_io.resolve_weights(cfg.weights)
+    weights = resolve_weights(cfg.weights)
     load_for_inference(model, str(weights))
     out = Path(cfg.output_dir)
     if isinstance(model, DistillationModel):
@@ -92,7 +92,7 @@ def run_export(cfg: DictConfig) -> list[str]:
             raise ExportVerificationError(f"{folder}: {error}") from None
         for path in files:
             print(f"wrote {path}")
-        run = find_training_run(cfg.weights)
+        run = find_training_run(checkpoint_io.read_states(weights))
         if verify:
             figures = json.loads((folder / VERIFY_FILE).read_text(encoding="utf-8"))
             scores = "; ".join(f"{k} {_phr(v)}" for k, v in figures.items() if k == "dygraph" or k.startswith("exported"))

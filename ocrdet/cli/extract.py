@@ -18,7 +18,8 @@ quiet_warnings()
 
 import paddle  # noqa: E402
 
-from ocrdet.engine.checkpoint_io import atomic_write, load_params  # noqa: E402
+from ocrdet.engine.checkpoint_io import atomic_write  # noqa: E402
+from ocrdet.models.weights import load_params  # noqa: E402
 
 
 def submodel_names(state: Dict[str, Any]) -> List[str]:

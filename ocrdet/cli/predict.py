@@ -109,15 +109,14 @@ def default_submodel(cfg: DictConfig) -> str:
 def _dygraph_map_fn(cfg: DictConfig) -> MapFn:
     import paddle
 
-    from ocrdet.engine import checkpoint_io
     from ocrdet.models.distillation import DistillationModel
-    from ocrdet.models.weights import load_for_inference
+    from ocrdet.models.weights import load_for_inference, resolve_weights
 
     if not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()):
         paddle.set_device("cpu")
         paddle.set_flags({"FLAGS_use_mkldnn": bool(cfg.mkldnn)})
     model = instantiate(cfg.model)
-    weights = checkpoint_io.resolve_weights(cfg.weights)
+    weights = resolve_weights(cfg.weights)
     report = load_for_inference(model, str(weights), prefix=cfg.get("weights_prefix") or "")
     if isinstance(model, DistillationModel):
         model = model.submodel(default_submodel(cfg))

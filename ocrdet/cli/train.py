@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
-from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
+from ocrdet.engine.loggers.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.det.callbacks import RunArtifacts  # noqa: E402
 from ocrdet.engine.callbacks.throughput import ThroughputMonitor  # noqa: E402
 from ocrdet.engine.loggers.sweep import close_parent_run, config_params, join_sweep  # noqa: E402
@@ -133,10 +134,12 @@ def _run_train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-# Keys a resume may change freely: where things are written or logged, how fast data loads, how much is printed.
-# Anything else changes the run (batch size -> the LR schedule's steps, lr, model, data) and needs consent.
+# Keys a resume may change freely: where things are written or logged (the checkpoint callback's class is the files'
+# layout), how fast data loads, how much is printed. Anything else changes the run (batch size -> the LR schedule's
+# steps, lr, model, data) and needs consent.
 RESUME_FREE_KEYS = (
-    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath", "data.num_workers",
+    "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath",
+    "callbacks.model_checkpoint._target_", "data.num_workers",
     "data.eval_num_workers", "trainer.cpu_threads", "trainer.cpu_onednn", "trainer.log_every_n_steps",
     "trainer.default_root_dir", "task_name",
 )
@@ -154,8 +157,6 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
     allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
     before = flatten(saved)
-    if _legacy_layout(before):
-        before = _from_legacy_layout(before, now, resume)
     # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
     written = flatten(OmegaConf.to_container(cfg, resolve=False))
 
@@ -163,11 +164,20 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
         parts = key.split(".")
         return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
 
+    def moved(key: str) -> bool:
+        """A `_target_` whose recorded path no longer exists names code that moved (a release reorganised its
+        modules), not a different object: the run can only continue with the new path."""
+        if not key.endswith("._target_") or key not in before or _locatable(str(before[key])):
+            return False
+        log.info("resume: %s moved: %s -> %s", key, before[key], now.get(key))
+        return True
+
     changed = [
         key for key in sorted(set(now) | set(before))
         if now.get(key, "<absent>") != before.get(key, "<absent>")
         and not key.startswith(RESUME_FREE_KEYS)
         and not derived(key)
+        and not moved(key)
         and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
     ]
     if changed:
@@ -179,36 +189,20 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
         )
 
 
-# Modules moved by the layered layout (ocrdet 0.2): a checkpoint's config written before names the old paths.
-MOVED_MODULES = {
-    "ocrdet.tasks.detection.": "ocrdet.det.task.",
-    "ocrdet.optim.": "ocrdet.engine.optim.",
-    "ocrdet.inference.": "ocrdet.det.evaluator.",
-    "ocrdet.tracking.": "ocrdet.engine.loggers.sweep.",
-}
-
-
-def _legacy_layout(flat: dict[str, Any]) -> bool:
-    return any(k.endswith("_target_") and str(v).startswith(tuple(MOVED_MODULES)) for k, v in flat.items())
-
-
-def _from_legacy_layout(before: dict[str, Any], now: dict[str, Any], resume: Path) -> dict[str, Any]:
-    """A config saved before the layered layout, in today's terms: old `_target_` paths renamed, and the keys the
-    layout moved or dropped left out of the comparison (named in a warning), so a run started then resumes now."""
-    renamed = {}
-    for key, value in before.items():
-        if key.endswith("_target_"):
-            for old, new in MOVED_MODULES.items():
-                if str(value).startswith(old):
-                    value = new + str(value)[len(old):]
-        renamed[key] = value
-    unmatched = sorted((set(renamed) ^ set(now)) - {k for k in now if k.startswith(RESUME_FREE_KEYS)})
-    if unmatched:
-        log.warning(
-            "%s: config written before the layered layout; %d keys exist on one side only and are not compared: %s",
-            resume, len(unmatched), _summarise(unmatched),
-        )
-    return {k: v for k, v in renamed.items() if k in now} | {k: v for k, v in now.items() if k not in renamed}
+def _locatable(path: str) -> bool:
+    """Whether a dotted `_target_` path names something importable (the longest importable module, then attributes)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
 
 
 def _group_choices() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Detection-specific callbacks: validation images with boxes drawn, best weights and curve image as run artifacts."""
+"""Detection-specific callbacks: PaddleOCR's checkpoint layout; validation images with boxes drawn, best weights and
+curve image as run artifacts."""
 from __future__ import annotations
 
 import logging
@@ -7,9 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ocrdet import __version__
 from ocrdet.det.visualize import draw_detections, save_image
 from ocrdet.engine.callbacks.base import Callback
+from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.loggers.mlflow import MLflowLogger
+from ocrdet.models.weights import BEST_NAME, EVERY_N_EPOCHS_NAME, LAST_NAME
 
 if TYPE_CHECKING:
     from ocrdet.det.task import DetectionTask
@@ -17,6 +21,42 @@ if TYPE_CHECKING:
     from ocrdet.engine.trainer import Trainer
 
 log = logging.getLogger(__name__)
+
+
+class PaddleOCRCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` in PaddleOCR's layout, so its tools and existing run dirs read our files: `best_accuracy`,
+    `latest`, `iter_epoch_N` sets whose `.states` carry PaddleOCR's `best_model_dict` (the best validation metrics,
+    `best_epoch`, `global_step`), `epoch` and `global_step`, plus the ocrdet version that wrote them."""
+
+    def __init__(self, dirpath: str, **kwargs: Any) -> None:
+        """`kwargs`: ModelCheckpoint's monitor, mode, save_last, every_n_epochs."""
+        super().__init__(dirpath, best_name=BEST_NAME, last_name=LAST_NAME, every_n_epochs_name=EVERY_N_EPOCHS_NAME,
+                         **kwargs)
+        self.best_model_dict: dict[str, Any] = {}
+
+    def on_best(self, trainer: Trainer, score: float) -> None:
+        self.best_model_dict = {
+            **{k.split("/")[-1]: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+            "best_epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+        }
+
+    def on_save_checkpoint(self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint.update(
+            best_model_dict=dict(self.best_model_dict), epoch=trainer.current_epoch, global_step=trainer.global_step,
+            ocrdet_version=__version__,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best_score": self.best_score,
+            "best_model_dict": self.best_model_dict,
+            "best_model_path": self.best_model_path,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.best_model_dict = state.get("best_model_dict", {})
 
 
 class RunArtifacts(Callback):
@@ -50,7 +90,7 @@ class RunArtifacts(Callback):
     def _log_best_weights(self, trainer: Trainer) -> None:
         checkpoint = trainer.checkpoint_callback
         best = Path(checkpoint.best_model_path) if checkpoint is not None and checkpoint.best_model_path else None
-        best = best or self.run_dir / "checkpoints" / "best_accuracy.pdparams"
+        best = best or self.run_dir / "checkpoints" / f"{BEST_NAME}.pdparams"
         if best.is_file():
             self.logger.log_artifact(str(best), "checkpoints")
 

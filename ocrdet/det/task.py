@@ -120,6 +120,13 @@ class DetectionTask(TrainModule):
         paddle.set_flags({"FLAGS_use_mkldnn": False})
         self._compiled = paddle.jit.to_static(_ForwardLoss(self.model, self.loss), full_graph=True)
 
+    def batch_size(self, batch: dict[str, Any]) -> int:
+        return int(batch["image"].shape[0])
+
+    def skipped_samples(self, batch: dict[str, Any]) -> int:
+        """The training datasets report per sample how many draws they dropped before it (`skipped`)."""
+        return int(np.asarray(batch["skipped"]).sum()) if "skipped" in batch else 0
+
     def training_step(self, batch: dict[str, paddle.Tensor], batch_idx: int) -> dict[str, paddle.Tensor]:
         if self._compiled is not None:
             # tensors only: the loader's bookkeeping (skip reasons) is no program input

@@ -1,5 +1,6 @@
-"""Checkpoints in PaddleOCR's layout: `<prefix>.pdparams` (model), `<prefix>.pdopt` (optimizer + LR scheduler) and
-`<prefix>.states` (a pickle holding `best_model_dict`, `epoch`, `global_step`, plus what a full resume needs).
+"""Checkpoint sets in PaddleOCR's file format: `<prefix>.pdparams` (model), `<prefix>.pdopt` (optimizer + LR
+scheduler) and `<prefix>.states` (a pickle: what a full resume needs, plus the keys a task's callbacks add). Which
+prefixes a run writes is the checkpoint callback's configuration, not this module's.
 
 Files are written under temporary names and renamed, `.pdparams` last, so a kill during a save leaves the previous
 checkpoint intact; `.states` records the hashes of the other two, so a set torn between renames is detected, never
@@ -13,7 +14,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import paddle
 
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".pdparams", ".pdopt", ".states")
 PREVIOUS = "_previous"
-# Prefixes PaddleOCR writes, in the order `weights=<dir>` looks for them.
-DIR_PREFERENCE = ("best_accuracy", "latest")
 
 
 def _with(prefix: Path, suffix: str) -> Path:
@@ -53,7 +52,7 @@ def _sha256(path: Path) -> str:
 
 
 def previous_prefix(prefix: Path) -> Path:
-    """Where the set a save replaces stays whole until the new one is complete: `latest` -> `latest_previous`."""
+    """Where the set a save replaces stays whole until the new one is complete: `last` -> `last_previous`."""
     return _with(prefix, PREVIOUS)
 
 
@@ -81,7 +80,7 @@ def save_checkpoint(
     optimizer_state: dict[str, Any] | None,
     states: dict[str, Any],
 ) -> Path:
-    """Write the three PaddleOCR files for `prefix` (e.g. `.../best_accuracy`); return the `.pdparams` path.
+    """Write the three files for `prefix` (e.g. `.../checkpoints/last`); return the `.pdparams` path.
 
     All three are written to temporary names first (a kill there leaves the previous checkpoint untouched; a failure
     such as a full disk removes them), `.states` recording the hashes of the other two. The set being replaced is
@@ -114,16 +113,18 @@ def save_checkpoint(
     return _with(prefix, ".pdparams")
 
 
-def resolve_weights(path: str | Path) -> Path:
-    """The `.pdparams` file meant by `path`: the file itself, a PaddleOCR prefix, or a run/checkpoint directory."""
+def resolve_weights(path: str | Path, prefer: Sequence[str] = ()) -> Path:
+    """The `.pdparams` file meant by `path`: the file itself, a prefix, or a run/checkpoint directory, where the
+    first of the prefixes `prefer` found is taken (a task's layout says which: its best set, then its last)."""
     path = Path(path).expanduser()
     if path.is_dir():
         for folder in (path, path / "checkpoints"):
-            for name in DIR_PREFERENCE:
+            for name in prefer:
                 candidate = folder / f"{name}.pdparams"
                 if candidate.is_file():
                     return candidate
-        raise FileNotFoundError(f"{path}: no best_accuracy.pdparams or latest.pdparams in this directory")
+        wanted = " or ".join(f"{name}.pdparams" for name in prefer) or "a weights file (give one, not a directory)"
+        raise FileNotFoundError(f"{path}: no {wanted} in this directory")
     if path.suffix in SUFFIXES:
         path = path.with_suffix("")
     params = path.with_name(path.name + ".pdparams")
@@ -132,9 +133,10 @@ def resolve_weights(path: str | Path) -> Path:
     return params
 
 
-def load_params(path: str | Path) -> dict[str, Any]:
-    """Load a `.pdparams` state dict, with a clear error for a truncated or foreign file."""
-    params = resolve_weights(path)
+def load_params(path: str | Path, prefer: Sequence[str] = ()) -> dict[str, Any]:
+    """Load a `.pdparams` state dict (`path` as `resolve_weights` takes it), with a clear error for a truncated or
+    foreign file."""
+    params = resolve_weights(path, prefer)
     try:
         state = safe_paddle_load(params)
     except UnsafePickleError:
@@ -169,7 +171,7 @@ def verify_set(prefix: str | Path) -> dict[str, Any]:
         if expected is None or _sha256(path) != expected:
             raise ValueError(
                 f"{path}: does not match {states_path} (a save was interrupted between files); resume from "
-                f"{previous_prefix(prefix).name} or another checkpoint of the run (e.g. best_accuracy or iter_epoch_N)"
+                f"{previous_prefix(prefix).name} or another checkpoint set of the run"
             )
     return states
 
@@ -188,7 +190,7 @@ def _progress(states: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def find_resumable(folder: Path) -> Path | None:
-    """The most advanced whole, consistent checkpoint set in `folder` (normally `latest`): sets are tried from the
+    """The most advanced whole, consistent checkpoint set in `folder` (normally the last one): sets are tried from the
     furthest claimed progress down, a torn or unreadable one logged and passed over. None when `folder` holds no
     set; ValueError with each set's problem when none is usable."""
     prefixes = sorted({p.with_name(p.name[: -len(".states")]) for p in folder.glob("*.states")})
@@ -197,10 +199,12 @@ def find_resumable(folder: Path) -> Path | None:
     claimed = []
     for prefix in prefixes:
         states = read_states(_with(prefix, ".pdparams"))
-        # on a tie `latest` wins, then a name's own set over its `_previous`
-        claimed.append((_progress(states), prefix.name == "latest", not prefix.name.endswith(PREVIOUS), prefix))
+        # on a tie a name's own set wins over its `_previous`, then the set written last (the epoch's last set is
+        # saved after its best and every-N sets); the name keeps the choice deterministic
+        written = _with(prefix, ".pdparams").stat().st_mtime_ns if _with(prefix, ".pdparams").exists() else 0
+        claimed.append((_progress(states), not prefix.name.endswith(PREVIOUS), written, prefix.name, prefix))
     problems = []
-    for *_, prefix in sorted(claimed, key=lambda c: c[:3], reverse=True):
+    for *_, prefix in sorted(claimed, key=lambda c: c[:4], reverse=True):
         try:
             verify_set(prefix)
         except (OSError, ValueError) as exc:
@@ -214,7 +218,7 @@ def find_resumable(folder: Path) -> Path | None:
 def resolve_resume(resume: str | None, run_dir: str | Path) -> Path | None:
     """The `.pdparams` of the checkpoint set to resume from, verified whole and consistent.
 
-    `resume=auto`: the most advanced set in this run dir's `checkpoints/` (normally `latest`; a fresh start, logged,
+    `resume=auto`: the most advanced set in this run dir's `checkpoints/` (normally the last; a fresh start, logged,
     when there is none). A run or checkpoints directory: the same in it. A file or prefix: that set, or its
     `_previous` when a kill tore it between renames (with a warning).
     """

@@ -42,9 +42,9 @@ def barrier() -> None:
 
 
 class ShardBatchSampler(paddle.io.BatchSampler):
-    """Evaluation batches of this rank's shard: sample i goes to rank i % world, with no padding, so every image is
+    """Evaluation batches of this rank's shard: sample i goes to rank i % world, with no padding, so every sample is
     scored exactly once (paddle's DistributedBatchSampler pads shards with repeated samples, which would count some
-    images twice in the metric)."""
+    samples twice in the metric)."""
 
     def __init__(self, dataset_size: int, batch_size: int) -> None:
         self.indices = list(range(rank(), dataset_size, world_size()))

@@ -1,15 +1,15 @@
 """One generic training loop: epochs or steps, gradient accumulation, validation scheduling, callbacks, loggers,
-precision, checkpoints and exact resume. Argument names follow Lightning's Trainer where one exists."""
+precision, checkpoints and exact resume. Argument names follow Lightning's Trainer where one exists.
+
+The loop knows no task: what a batch holds, how a step trains and what validation measures belong to the
+`TrainModule`; file layouts and metric names to the callbacks (`ModelCheckpoint`'s names and monitor). Policies the
+Trainer applies itself live beside it: devices (`accelerator`), pre-emption signals, non-finite steps and bad data
+(`callbacks/preemption.py`, `nonfinite_guard.py`, `bad_samples.py`), configured by the constructor arguments."""
 from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
-import os
 import random
-import signal
-import threading
-import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -17,8 +17,12 @@ import numpy as np
 import paddle
 
 from ocrdet.engine import checkpoint_io, distributed
+from ocrdet.engine.accelerator import cpu_threads_per_rank, select_accelerator, set_cpu_threads
+from ocrdet.engine.callbacks.bad_samples import BadSampleGuard
 from ocrdet.engine.callbacks.base import Callback
-from ocrdet.engine.finite_guard import StepGuard, count_nonfinite
+from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
+from ocrdet.engine.callbacks.nonfinite_guard import NonFiniteGuard, count_nonfinite
+from ocrdet.engine.callbacks.preemption import Preemption
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
@@ -71,7 +75,7 @@ class Trainer:
         _check_val_check_interval(val_check_interval)
         self.max_epochs = max_epochs
         self.max_steps = max_steps
-        # devices/nnodes/master are read by ocrdet.cli.launch before the ranks start; here they are a consistency check
+        # devices/nnodes/master are read by the launcher before the ranks start; here they are a consistency check
         self.devices, self.nnodes, self.master = devices, nnodes, master
         self.accumulate_grad_batches = accumulate_grad_batches
         self.check_val_every_n_epoch = check_val_every_n_epoch
@@ -91,47 +95,35 @@ class Trainer:
         self.seed = seed
         self.sync_batchnorm = sync_batchnorm
         self.compile = compile
-        self._select_device(accelerator, cpu_onednn)
-        self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // max(1, devices * nnodes))
+        self.accelerator = select_accelerator(accelerator, cpu_onednn)
+        self.cpu_threads = cpu_threads_per_rank(cpu_threads, devices * nnodes)
         if self.accelerator == "cpu":
-            _set_cpu_threads(self.cpu_threads)
+            set_cpu_threads(self.cpu_threads)
         self.precision_plugin = PrecisionPlugin(precision, amp_level)
+        # the Trainer's own policies: hooks like any callback's, but state in the loop's keys, not `callbacks`
+        self.preemption = Preemption()
+        self.nonfinite_guard = NonFiniteGuard(max_consecutive_nonfinite)
+        self.bad_sample_guard = BadSampleGuard(max_bad_fraction)
+        self._policies: list[Callback] = [self.preemption, self.nonfinite_guard, self.bad_sample_guard]
 
         self.current_epoch = 0
         self.global_step = 0  # optimizer steps taken
         self.batch_idx = 0  # batches seen in the current epoch
+        self.accumulated_batches = 0  # micro-batches accumulated toward the next optimizer step
         self.num_training_batches = 0
         self.num_val_batches = 0
         self.callback_metrics: dict[str, float] = {}
         self.should_stop = False
-        self.max_consecutive_nonfinite = max_consecutive_nonfinite
-        self.max_bad_fraction = max_bad_fraction
-        self.epoch_samples = 0  # samples trained this epoch (this rank)
-        self.epoch_skipped = 0  # draws the datasets dropped to produce them (bad images/labels)
-        self.nonfinite_steps = 0
-        self._consecutive_nonfinite = 0
-        self._signal_received: int | None = None
+        self.sanity_checking = False
         self.optimizer: paddle.optimizer.Optimizer | None = None
         self.lr_scheduler: paddle.optimizer.lr.LRScheduler | None = None
+        self.lr_scheduler_interval = "epoch"
+        self.lr_scheduler_frequency = 1
         self.train_dataloader: Any = None
         self.hyper_parameters: dict[str, Any] = {}
         self.module: TrainModule | None = None
 
     # ---- environment -------------------------------------------------------------------------------------------
-    def _select_device(self, accelerator: str, cpu_onednn: bool) -> None:
-        if accelerator == "auto":
-            accelerator = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else "cpu"
-        if accelerator not in ("cpu", "gpu"):
-            raise ValueError(f"trainer.accelerator={accelerator!r}: choose auto, cpu or gpu")
-        if accelerator == "gpu":
-            paddle.set_device(f"gpu:{paddle.distributed.ParallelEnv().device_id}")
-        else:
-            paddle.set_device("cpu")
-            # Stack notes measured ~1.25x (MobileNetV3) to ~1.7x (ResNet50) from it; with Paddle 3.3.1 here a dygraph
-            # step shows no oneDNN primitive (ONEDNN_VERBOSE) and no difference (bench_train 0.98-1.04x).
-            paddle.set_flags({"FLAGS_use_mkldnn": bool(cpu_onednn)})
-        self.accelerator = accelerator
-
     @property
     def world_size(self) -> int:
         return paddle.distributed.get_world_size()
@@ -158,22 +150,44 @@ class Trainer:
         return by_epochs or 0
 
     @property
-    def checkpoint_callback(self) -> Callback | None:
-        from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
+    def nonfinite_steps(self) -> int:
+        """Steps undone for non-finite values over the whole run."""
+        return self.nonfinite_guard.nonfinite_steps
 
+    @property
+    def checkpoint_callback(self) -> ModelCheckpoint | None:
         return next((c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None)
 
-    def _call(self, hook: str, *args: Any) -> None:
-        module_hook = getattr(self.module, hook, None)
-        if module_hook is not None and hook not in ("on_validation_end", "on_validation_start"):
-            module_hook()
-        for callback in self.callbacks:
-            getattr(callback, hook)(self, self.module, *args)
+    @property
+    def last_checkpoint_prefix(self) -> Path:
+        """Where a save outside the checkpoint callback's schedule (a signal, a stop for NaNs) goes: its last set."""
+        callback = self.checkpoint_callback
+        if callback is None:
+            return self.default_root_dir / "checkpoints" / "last"
+        return callback.dirpath / callback.last_name
 
-    def _log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+    def _call_hook(self, hook: str, *args: Any) -> Any:
+        """The one hook dispatch: the Trainer's policies, the callbacks in list order, then the module (Lightning's
+        order); returns the module's result. At an epoch's end the checkpoint callback comes after the module, as
+        Lightning's monitoring callbacks do, so the saved set holds what the module's hook did."""
+        callbacks = [*self._policies, *self.callbacks]
+        after: list[Callback] = []
+        if hook == "on_train_epoch_end":
+            after = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        for callback in callbacks:
+            getattr(callback, hook)(self, self.module, *args)
+        module_hook = getattr(self.module, hook, None)
+        result = module_hook(*args) if module_hook is not None else None
+        for callback in after:
+            getattr(callback, hook)(self, self.module, *args)
+        return result
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """To every logger (global-zero rank only), at `step` (default: the optimizer steps taken)."""
         if self.is_global_zero:
             for logger in self.loggers:
-                logger.log_metrics(metrics, step)
+                logger.log_metrics(metrics, self.global_step if step is None else step)
 
     # ---- fit ---------------------------------------------------------------------------------------------------
     def fit(
@@ -187,7 +201,7 @@ class Trainer:
         if self.devices * self.nnodes != self.world_size:
             raise ValueError(
                 f"trainer.devices={self.devices} x trainer.nnodes={self.nnodes} but {self.world_size} process(es) "
-                "are running: start several devices with `ocrdet-train trainer.devices=N`, which launches them"
+                "are running: start several devices with `trainer.devices=N`, which launches them"
             )
         if self.seed is not None:
             seed_everything(self.seed, self.global_rank)
@@ -196,45 +210,65 @@ class Trainer:
         self.num_training_batches = limit_batches(len(train_dataloader), self.limit_train_batches)
         if self.num_training_batches == 0:
             raise ValueError("the training dataloader yields no batch: check the dataset and trainer.limit_train_batches")
-        module.setup("fit")
+        self._call_hook("setup", "fit")
         self._check_monitor(val_dataloader)
+        checkpoint = self._restore_modules_and_callbacks(ckpt_path) if ckpt_path else None
         if self.sync_batchnorm:
             module.model = distributed.sync_batchnorm(module.model, self.world_size, self.accelerator)
-        opt_cfg = module.configure_optimizers()
-        self.optimizer = opt_cfg["optimizer"]
-        self.lr_scheduler = (opt_cfg.get("lr_scheduler") or {}).get("scheduler")
+        self._configure_optimizers()
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
         if self.compile:
             if self.world_size > 1:  # the DataParallel wrapper averages gradients in dygraph hooks only
                 log.info("trainer.compile applies to one process: the %d ranks train eagerly", self.world_size)
             else:
                 module.compile_training_step()
-        self._guard = StepGuard(module.model, self.optimizer)
         if self.world_size > 1:
             # gradients are averaged over ranks in backward; the module keeps the bare model for eval and checkpoints
             module.distributed_model = paddle.DataParallel(module.model)
-        resume_batches = 0
-        if ckpt_path:
-            resume_batches = self._restore(ckpt_path)
+        resume_batches = self._restore_training_state(*checkpoint) if checkpoint else 0
         status = "FINISHED"
-        previous_handlers = _install_signal_handlers(self._on_signal)
         try:
-            self._call("on_fit_start")
-            if self.num_sanity_val_steps and val_dataloader is not None and not ckpt_path:
-                self._run_validation(val_dataloader)
+            self._call_hook("on_fit_start")
+            if self.num_sanity_val_steps and val_dataloader is not None:
+                self._run_sanity_check(val_dataloader)
+            self._call_hook("on_train_start")
             self._fit_loop(train_dataloader, val_dataloader, resume_batches)
-            self._call("on_fit_end")
+            self._call_hook("on_train_end")
+            self._call_hook("on_fit_end")
         except BaseException as exc:
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            for callback in self.callbacks:
-                callback.on_exception(self, module, exc)
+            self._call_hook("on_exception", exc)
             raise
         finally:
-            _restore_signal_handlers(previous_handlers)
             if self.is_global_zero:
                 for logger in self.loggers:
                     logger.finalize(status)
         return dict(self.callback_metrics)
+
+    def _configure_optimizers(self) -> None:
+        """Lightning's return shapes: an optimizer, or `{"optimizer", "lr_scheduler": scheduler | {"scheduler",
+        "interval": "step" | "epoch" (default), "frequency": N}}`."""
+        config = self.module.configure_optimizers()
+        if isinstance(config, paddle.optimizer.Optimizer):
+            config = {"optimizer": config}
+        self.optimizer = config["optimizer"]
+        scheduler = config.get("lr_scheduler") or {}
+        if isinstance(scheduler, paddle.optimizer.lr.LRScheduler):
+            scheduler = {"scheduler": scheduler}
+        self.lr_scheduler = scheduler.get("scheduler")
+        self.lr_scheduler_interval = scheduler.get("interval", "epoch")
+        self.lr_scheduler_frequency = int(scheduler.get("frequency", 1))
+        if self.lr_scheduler_interval not in ("step", "epoch") or self.lr_scheduler_frequency < 1:
+            raise ValueError(
+                f"configure_optimizers: lr_scheduler interval={self.lr_scheduler_interval!r} "
+                f"frequency={self.lr_scheduler_frequency}: interval is step or epoch, frequency >= 1"
+            )
+
+    def _step_scheduler(self, interval: str, count: int) -> None:
+        """Step the LR schedule when `count` (optimizer steps or epochs done) completes its frequency."""
+        if self.lr_scheduler is not None and self.lr_scheduler_interval == interval:
+            if count % self.lr_scheduler_frequency == 0:
+                self.lr_scheduler.step()
 
     def _val_every_steps(self) -> int:
         """trainer.val_check_interval in optimizer steps: an int is a step count, a float in (0, 1] a fraction of an
@@ -245,7 +279,7 @@ class Trainer:
         return int(interval)
 
     def _check_monitor(self, val_dataloader: Iterable | None) -> None:
-        """A monitor naming no metric the task logs would silently never save a best checkpoint."""
+        """A monitor naming no metric the module logs would silently never save a best checkpoint."""
         callback = self.checkpoint_callback
         if callback is None or callback.monitor is None:
             return
@@ -256,8 +290,7 @@ class Trainer:
                 f"of {names}"
             )
         if val_dataloader is None:
-            log.warning("no validation data: %s is never computed, so no best_accuracy checkpoint is saved",
-                        callback.monitor)
+            log.warning("no validation data: %s is never computed, so no best checkpoint is saved", callback.monitor)
 
     def _epoch_done(self) -> bool:
         return self.max_epochs is not None and self.current_epoch >= self.max_epochs
@@ -270,9 +303,8 @@ class Trainer:
         while not (self._epoch_done() or self._steps_done() or self.should_stop):
             _set_epoch(train_dataloader, self.current_epoch)
             module.train()
-            self._call("on_train_epoch_start")
-            self.epoch_samples = self.epoch_skipped = 0
-            accumulated = finite_in_step = 0
+            self._call_hook("on_train_epoch_start")
+            self.accumulated_batches = finite_in_step = 0
             # mid-epoch resume: the sampler skips the batches trained before the stop without loading them, so the
             # augmentation streams restored from the checkpoint are not consumed by them
             skipped_by_sampler = _skip_batches(train_dataloader, resume_batches)
@@ -283,40 +315,41 @@ class Trainer:
                 if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
                     continue
                 self.batch_idx = batch_idx
-                self._count_bad_samples(batch)
-                if accumulated == 0:  # what this optimizer step may break, to undo it
-                    self._guard.snapshot()
+                self._call_hook("on_train_batch_start", batch, batch_idx)
                 outputs = self._training_step(batch, batch_idx)
-                accumulated += 1
-                finite_in_step += "train/nonfinite_steps" not in outputs
+                self.accumulated_batches += 1
+                finite_in_step += outputs is not None
+                if outputs is None:  # the loss was non-finite: the step was undone, the count goes to the callbacks
+                    outputs = self.nonfinite_guard.metrics()
                 last_batch = batch_idx + 1 == self.num_training_batches
                 stepped = False
-                if accumulated == self.accumulate_grad_batches or last_batch:
+                if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
                     if finite_in_step:
                         stepped = self._optimizer_step(batch_idx)
                     else:  # every micro-batch of this step was skipped: no update, no schedule step
                         self.optimizer.clear_grad()
-                    accumulated = finite_in_step = 0
+                    self.accumulated_batches = finite_in_step = 0
                 self.batch_idx = batch_idx + 1
-                for callback in self.callbacks:
-                    callback.on_train_batch_end(self, module, outputs, batch, batch_idx)
+                self._call_hook("on_train_batch_end", outputs, batch, batch_idx)
                 if stepped and self.global_step % self.log_every_n_steps == 0:
-                    self._log_metrics(outputs, self.global_step)
+                    self.log_metrics(outputs)
                 if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
                     if val_dataloader is not None:
                         self._run_validation(val_dataloader)
                         module.train()
-                if accumulated == 0 and self._signal_received is not None:
-                    self._save_on_signal()
+                if self.accumulated_batches == 0 and self.preemption.requested is not None:
+                    self.preemption.save_and_exit(self)
                 if self._steps_done() or self.should_stop:
                     break
             resume_batches = 0
             _skip_batches(train_dataloader, 0)
-            self._report_bad_samples()
+            epoch_health = {**self.bad_sample_guard.epoch_metrics(self.current_epoch), **self.nonfinite_guard.metrics()}
+            self.log_metrics(epoch_health)
             epoch_complete = self.batch_idx >= self.num_training_batches
             if epoch_complete:
                 self.current_epoch += 1
                 self.batch_idx = 0
+                self._step_scheduler("epoch", self.current_epoch)
             if (
                 epoch_complete
                 and val_dataloader is not None
@@ -325,137 +358,86 @@ class Trainer:
                 and not self.val_check_interval
             ):
                 self._run_validation(val_dataloader)
-            self._call("on_train_epoch_end")
+            self._call_hook("on_train_epoch_end")
             if not epoch_complete:
                 break
 
-    def _training_step(self, batch: Any, batch_idx: int) -> dict[str, float]:
+    def _training_step(self, batch: Any, batch_idx: int) -> dict[str, float] | None:
+        """Forward and backward of one micro-batch; its logged values, or None when its loss was non-finite (then
+        nothing was back-propagated and the state from before the step is back)."""
         module = self.module
         with self.precision_plugin.autocast():
             result = module.training_step(batch, batch_idx)
         loss = result["loss"]
-        if not bool(paddle.isfinite(loss).all()):
-            self._skip_nonfinite(f"non-finite loss {loss.item()}", batch_idx)
-            return {"train/nonfinite_steps": float(self.nonfinite_steps)}
-        module.on_before_backward(loss)
+        problem = self.nonfinite_guard.loss_problem(loss)
+        if problem is not None:
+            module.pop_logged()
+            self.nonfinite_guard.undo(self, problem, batch_idx)
+            return None
+        self._call_hook("on_before_backward", loss)
         scaled = loss / self.accumulate_grad_batches if self.accumulate_grad_batches > 1 else loss
         self.precision_plugin.backward(scaled)
-        module.on_after_backward()
+        self._call_hook("on_after_backward")
         outputs = {name: value for name, (value, _) in module.pop_logged().items()}
         outputs.setdefault("train/loss", loss.item())
         outputs["train/lr"] = self.optimizer.get_lr()
         return outputs
 
-    def _skip_nonfinite(self, what: str, batch_idx: int) -> None:
-        """A NaN/Inf loss (no backward) or an update that left NaN/Inf in the weights, BN statistics or optimizer
-        state: the state from before the step is put back and the step counted; too many in a row stop the run after
-        saving that last good state."""
-        self._guard.restore()
-        self.module.pop_logged()
-        self.nonfinite_steps += 1
-        self._consecutive_nonfinite += 1
-        log.warning(
-            "%s at epoch %d batch %d: step undone (%d so far, %d in a row)",
-            what, self.current_epoch, batch_idx, self.nonfinite_steps, self._consecutive_nonfinite,
-        )
-        self._log_metrics({"train/nonfinite_steps": float(self.nonfinite_steps)}, self.global_step)
-        if self._consecutive_nonfinite >= self.max_consecutive_nonfinite:
-            path = self.save_checkpoint(self._checkpoint_dir() / "latest")
-            raise FloatingPointError(
-                f"{self._consecutive_nonfinite} non-finite steps in a row (epoch {self.current_epoch}, batch "
-                f"{batch_idx}; last: {what}): stopping. The last good state is saved at {path}; lower optim.lr or "
-                "check the data"
-            )
-
-    def _count_bad_samples(self, batch: Any) -> None:
-        """Datasets report in each batch how many draws they dropped (they run in worker processes, whose own
-        counters the main process cannot see); too large a share stops the run."""
-        if not isinstance(batch, dict) or "image" not in batch:
-            return
-        self.epoch_samples += int(batch["image"].shape[0])
-        if "skipped" in batch:
-            self.epoch_skipped += int(np.asarray(batch["skipped"]).sum())
-        drawn = self.epoch_samples + self.epoch_skipped
-        if self.epoch_skipped and self.epoch_skipped / drawn > self.max_bad_fraction and drawn >= 20:
-            raise RuntimeError(
-                f"{self.epoch_skipped} of {drawn} samples drawn this epoch were unusable (> data.max_bad_fraction="
-                f"{self.max_bad_fraction}); the log names each file and reason"
-            )
-
-    def _report_bad_samples(self) -> None:
-        if self.epoch_skipped:
-            log.warning("epoch %d: %d bad samples skipped (reasons above)", self.current_epoch, self.epoch_skipped)
-        self._log_metrics(
-            {"train/skipped_samples": float(self.epoch_skipped), "train/nonfinite_steps": float(self.nonfinite_steps)},
-            self.global_step,
-        )
-
-    def _checkpoint_dir(self) -> Path:
-        callback = self.checkpoint_callback
-        return callback.dirpath if callback is not None else self.default_root_dir / "checkpoints"
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        log.warning("received %s: saving a resumable checkpoint at the next step boundary", signal.Signals(signum).name)
-        self._signal_received = signum
-
-    def _save_on_signal(self) -> None:
-        path = self.save_checkpoint(self._checkpoint_dir() / "latest")
-        log.warning("saved %s (epoch %d, batch %d); resume with resume=%s", path, self.current_epoch,
-                    self.batch_idx, self._checkpoint_dir() / "latest")
-        # loader workers (ours) may be blocked in a read or deferring the group's SIGTERM: end them now. Paddle's
-        # SIGCHLD handler would report their end as a crash after the save: this process is exiting, so restore the
-        # default first.
-        children = multiprocessing.active_children()
-        if children and hasattr(signal, "SIGCHLD"):
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for child in children:
-            child.kill()
-        raise SystemExit(128 + self._signal_received)
-
     def _optimizer_step(self, batch_idx: int) -> bool:
         """Step; False when the update was undone for leaving non-finite values (no schedule step either)."""
         self.precision_plugin.unscale(self.optimizer)
-        self.module.on_before_optimizer_step(self.optimizer)
+        self._call_hook("on_before_optimizer_step", self.optimizer)
         self.precision_plugin.step(self.optimizer)
         self.optimizer.clear_grad()
-        bad, total = self._guard.nonfinite()
-        if bad:
-            self._skip_nonfinite(f"the update left {bad} of {total} tensors non-finite", batch_idx)
+        problem = self.nonfinite_guard.update_problem()
+        if problem is not None:
+            self.nonfinite_guard.undo(self, problem, batch_idx)
             return False
-        self._consecutive_nonfinite = 0
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()
         self.global_step += 1
+        self._step_scheduler("step", self.global_step)
         return True
 
     # ---- validation --------------------------------------------------------------------------------------------
+    def _run_sanity_check(self, dataloader: Iterable) -> None:
+        """Lightning's sanity check: `num_sanity_val_steps` validation batches (-1: all) before training, to fail
+        fast on a broken validation path; its metrics are neither logged nor judged (no best checkpoint)."""
+        self.sanity_checking = True
+        try:
+            self._call_hook("on_sanity_check_start")
+            limit = None if self.num_sanity_val_steps < 0 else self.num_sanity_val_steps
+            self._run_validation(dataloader, limit)
+            self._call_hook("on_sanity_check_end")
+        finally:
+            self.sanity_checking = False
+
     @paddle.no_grad()
-    def _run_validation(self, dataloader: Iterable) -> dict[str, float]:
+    def _run_validation(self, dataloader: Iterable, max_batches: int | None = None) -> dict[str, float]:
         module = self.module
         distributed.broadcast_running_stats(module.model)
         module.eval()
         self.num_val_batches = limit_batches(len(dataloader), self.limit_val_batches)
-        for callback in self.callbacks:
-            callback.on_validation_start(self, module)
-        module.on_validation_epoch_start()
+        if max_batches is not None:
+            self.num_val_batches = min(self.num_val_batches, max_batches)
+        self._call_hook("on_validation_start")
+        self._call_hook("on_validation_epoch_start")
         for batch_idx, batch in enumerate(dataloader):
             if batch_idx >= self.num_val_batches:
                 break
+            self._call_hook("on_validation_batch_start", batch, batch_idx)
             with self.precision_plugin.autocast():
                 module.validation_step(batch, batch_idx)
-            for callback in self.callbacks:
-                callback.on_validation_batch_end(self, module, batch_idx)
-        metrics = module.on_validation_epoch_end()
-        self.callback_metrics.update(metrics)
-        self._log_metrics(metrics, self.global_step)
-        for callback in self.callbacks:
-            callback.on_validation_end(self, module)
+            self._call_hook("on_validation_batch_end", batch_idx)
+        metrics = self._call_hook("on_validation_epoch_end") or {}
+        if not self.sanity_checking:
+            self.callback_metrics.update(metrics)
+            self.log_metrics(metrics)
+        self._call_hook("on_validation_end")
         return metrics
 
     def validate(self, module: TrainModule, dataloader: Iterable) -> dict[str, float]:
         """Evaluate `module` once on `dataloader`; return its metrics."""
         self.module, module.trainer = module, self
-        module.setup("validate")
+        self._call_hook("setup", "validate")
         try:
             return self._run_validation(dataloader)
         finally:
@@ -464,41 +446,49 @@ class Trainer:
                     logger.finalize("FINISHED")
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
-    def save_checkpoint(self, prefix: str | Path, best_model_dict: dict[str, Any] | None = None) -> Path | None:
-        """Write `<prefix>.pdparams/.pdopt/.states` (rank 0 only); `.states` holds everything a resume needs."""
+    def save_checkpoint(self, prefix: str | Path) -> Path | None:
+        """Write `<prefix>.pdparams/.pdopt/.states` (rank 0 only); `.states` holds everything a resume needs, plus
+        what the callbacks' and the module's `on_save_checkpoint` add (a task's own keys)."""
         if not self.is_global_zero:
             return None
         bad, total = count_nonfinite(self.module.model.state_dict().values())
         if bad:  # a checkpoint is for resuming or deploying: NaN weights would poison both
             raise FloatingPointError(f"refusing to save {prefix}: {bad} of {total} model tensors are non-finite")
         states: dict[str, Any] = {
-            # PaddleOCR's own keys, so its tools can read our files
-            "best_model_dict": dict(best_model_dict or {}),
-            "epoch": self.current_epoch,
-            "global_step": self.global_step,
-            # what an exact resume needs
             "loops": {
                 "epoch": self.current_epoch, "batch_idx": self.batch_idx, "global_step": self.global_step,
-                "nonfinite_steps": self.nonfinite_steps,
+                "nonfinite_steps": self.nonfinite_guard.nonfinite_steps,
             },
             "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
             "loggers": [logger.state_dict() for logger in self.loggers],
             "amp_scaler": self.precision_plugin.state_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state()},
             "hyper_parameters": self.hyper_parameters,
-            "ocrdet_version": _version(),
             # Paddle keys optimizer state by generated tensor names, which differ between processes and model
             # instances; this map lets a resume translate them to the new model's names.
             "param_names": {key: p.name for key, p in self.module.model.named_parameters()},
         }
-        self.module.on_save_checkpoint(states)
+        self._call_hook("on_save_checkpoint", states)
         optimizer_state = self.optimizer.state_dict() if self.optimizer is not None else None
         return checkpoint_io.save_checkpoint(prefix, self.module.model.state_dict(), optimizer_state, states)
 
-    def _restore(self, ckpt_path: str) -> int:
+    def _restore_modules_and_callbacks(self, ckpt_path: str) -> tuple[str, dict, dict, dict]:
+        """Read a resumable set and hand its states to the hooks (Lightning's order: before configure_optimizers);
+        the tensors are restored once the optimizer exists."""
         # a set torn by a kill between its renames falls back to the one it was replacing
         ckpt_path = str(checkpoint_io.resolve_resume(ckpt_path, self.default_root_dir))
         model_state, optimizer_state, states = checkpoint_io.load_resume(ckpt_path)
+        self._call_hook("on_load_checkpoint", states)
+        for callback in self.callbacks:
+            if callback.state_key in states.get("callbacks", {}):
+                callback.load_state_dict(states["callbacks"][callback.state_key])
+        return ckpt_path, model_state, optimizer_state, states
+
+    def _restore_training_state(
+        self, ckpt_path: str, model_state: dict[str, Any], optimizer_state: dict[str, Any], states: dict[str, Any]
+    ) -> int:
+        """Weights, optimizer and schedule, loop counters, loss scaler and random streams; returns the batches of
+        the current epoch already trained."""
         missing, unexpected = self.module.model.set_state_dict(model_state) or ([], [])
         if missing or unexpected:
             raise ValueError(f"{ckpt_path}: checkpoint does not fit the model (missing {missing}, unexpected {unexpected})")
@@ -509,15 +499,11 @@ class Trainer:
         loops = states["loops"]
         self.current_epoch, self.global_step = loops["epoch"], loops["global_step"]
         self.batch_idx = loops["batch_idx"]
-        self.nonfinite_steps = loops.get("nonfinite_steps", 0)
+        self.nonfinite_guard.nonfinite_steps = loops.get("nonfinite_steps", 0)
         self.precision_plugin.load_state_dict(states.get("amp_scaler", {}))
-        for callback in self.callbacks:
-            if callback.state_key in states.get("callbacks", {}):
-                callback.load_state_dict(states["callbacks"][callback.state_key])
         if "rng" in states:
             random.setstate(states["rng"]["python"])
             np.random.set_state(states["rng"]["numpy"])
-        self.module.on_load_checkpoint(states)
         if self.max_epochs is not None and self.current_epoch > self.max_epochs:
             raise ValueError(f"{ckpt_path}: already trained {self.current_epoch} epochs > trainer.max_epochs={self.max_epochs}")
         log.info("resumed from %s at epoch %d, step %d", ckpt_path, self.current_epoch, self.global_step)
@@ -561,28 +547,6 @@ def _check_val_check_interval(value: Any) -> None:
         )
 
 
-def _set_cpu_threads(threads: int) -> None:
-    """Paddle sets OMP_NUM_THREADS=1 when it is unset, leaving all but one core idle on a CPU run."""
-    core = getattr(getattr(paddle, "base", None), "core", None) or getattr(getattr(paddle, "fluid", None), "core", None)
-    if core is not None and hasattr(core, "set_num_threads"):
-        core.set_num_threads(int(threads))
-
-
-def _install_signal_handlers(handler: Any) -> dict[int, Any]:
-    """SIGTERM (cluster pre-emption) and SIGINT save a resumable checkpoint instead of losing the run."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, handler)
-    return previous
-
-
-def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
-
-
 def _skip_batches(dataloader: Any, count: int) -> bool:
     """Ask the loader's batch sampler to skip `count` batches of its next epoch; False if it cannot."""
     sampler = getattr(dataloader, "batch_sampler", None)
@@ -607,9 +571,3 @@ def seed_everything(seed: int, rank: int = 0) -> None:
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     paddle.seed(seed)
-
-
-def _version() -> str:
-    from ocrdet import __version__
-
-    return __version__

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List
 
 import paddle
@@ -11,6 +12,22 @@ from paddle import nn
 from ocrdet.engine import checkpoint_io
 
 log = logging.getLogger(__name__)
+
+# PaddleOCR's checkpoint names (its tools and `pretrained_model`/`checkpoints` settings expect them): the set with the
+# best validation metric, the last set, the every-N-epochs sets. `ocrdet.det.callbacks.PaddleOCRCheckpoint` writes
+# them; a run directory given as weights means its best set, else its last.
+BEST_NAME, LAST_NAME, EVERY_N_EPOCHS_NAME = "best_accuracy", "latest", "iter_epoch_{epoch}"
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """The `.pdparams` file meant by `path`: the file itself, a prefix, or a run/checkpoint directory (its
+    `best_accuracy`, else its `latest`)."""
+    return checkpoint_io.resolve_weights(path, prefer=(BEST_NAME, LAST_NAME))
+
+
+def load_params(path: str | Path) -> dict:
+    """The state dict of the weights `path` means (as `resolve_weights`)."""
+    return checkpoint_io.load_params(resolve_weights(path))
 
 
 @dataclass
@@ -33,7 +50,7 @@ def load_pretrained(model: nn.Layer, path: str, prefix: str = "") -> LoadReport:
     load (wrong file, wrong prefix) would otherwise train from scratch unnoticed.
     """
     # one loader for every weights file: a run dir, prefix or file; clear errors for truncated or foreign files
-    file = str(checkpoint_io.resolve_weights(path))
+    file = str(resolve_weights(path))
     raw = checkpoint_io.load_params(file)
     state: Dict[str, object] = {
         k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and hasattr(v, "shape")

@@ -12,9 +12,8 @@ import numpy as np
 
 from ocrdet.engine import checkpoint_io
 from ocrdet.engine.callbacks.base import Callback
-from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.trainer import Trainer
-from tests.engine.toy import ToyTask, loader
+from tests.engine.toy import ToyCheckpoint, ToyTask, loader
 
 
 class KillAt(Callback):
@@ -79,7 +78,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     out = Path(args.dir)
-    callbacks: list[Callback] = [ModelCheckpoint(str(out / "ckpt"), every_n_epochs=1)]
+    callbacks: list[Callback] = [ToyCheckpoint(str(out / "ckpt"), every_n_epochs=1)]
     if args.kill_at:
         epoch, batch = (int(v) for v in args.kill_at.split(","))
         callbacks.append(KillAt(epoch, batch))

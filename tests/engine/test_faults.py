@@ -9,9 +9,8 @@ import paddle
 import pytest
 
 from ocrdet.engine.callbacks.base import Callback
-from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.trainer import Trainer
-from tests.engine.toy import ToyDataset, ToyTask, loader
+from tests.engine.toy import ToyCheckpoint, ToyDataset, ToyTask, loader
 
 
 def weights(task: ToyTask) -> np.ndarray:
@@ -33,7 +32,7 @@ class NaNOn(ToyTask):
 
 
 def trainer(tmp_path, **kwargs) -> Trainer:
-    kwargs.setdefault("callbacks", [ModelCheckpoint(str(tmp_path / "ckpt"))])
+    kwargs.setdefault("callbacks", [ToyCheckpoint(str(tmp_path / "ckpt"))])
     return Trainer(accelerator="cpu", seed=3, **kwargs)
 
 
@@ -101,6 +100,13 @@ class SkippyDataset(ToyDataset):
         return {**super().__getitem__(i), "skipped": np.int64(self.skips if i % 4 == 0 else 0)}
 
 
+class SkippyTask(ToyTask):
+    """Reports the dataset's `skipped` draws to the Trainer, as the detection task does."""
+
+    def skipped_samples(self, batch) -> int:
+        return int(np.asarray(batch["skipped"]).sum())
+
+
 def skippy_loader(skips: int):
     from ocrdet.data.loaders import build_dataloader
     from tests.engine.toy import collate
@@ -124,15 +130,16 @@ def test_skipped_samples_are_counted_per_epoch_and_logged(tmp_path):
         pass
 
     t = trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), max_bad_fraction=0.5)
-    t.fit(ToyTask(), skippy_loader(1))
-    assert t.epoch_skipped == 4 and t.epoch_samples == 16  # 1 skip for each of samples 0, 4, 8, 12
+    t.fit(SkippyTask(), skippy_loader(1))
+    guard = t.bad_sample_guard
+    assert guard.epoch_skipped == 4 and guard.epoch_samples == 16  # 1 skip for each of samples 0, 4, 8, 12
     assert {"train/skipped_samples": 4.0, "train/nonfinite_steps": 0.0} in logged
 
 
 def test_too_many_bad_samples_stop_the_run(tmp_path):
     t = trainer(tmp_path, max_epochs=1, max_bad_fraction=0.05)
     with pytest.raises(RuntimeError, match=r"8 of 24 samples drawn this epoch were unusable"):
-        t.fit(ToyTask(), skippy_loader(2))
+        t.fit(SkippyTask(), skippy_loader(2))
 
 
 class CountValidations(Callback):

@@ -7,11 +7,10 @@ import paddle
 import pytest
 
 from ocrdet.engine import checkpoint_io
-from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.trainer import Trainer
 from ocrdet.engine.optim import adam_warmup_cosine
-from tests.engine.toy import ToyTask, loader
+from tests.engine.toy import ToyCheckpoint, ToyTask, loader
 
 
 class BNTask(ToyTask):
@@ -25,7 +24,7 @@ class BNTask(ToyTask):
 
     def training_step(self, batch, batch_idx):
         if (self.current_epoch, batch_idx) in self.nan_at:
-            batch = {**batch, "image": batch["image"] * float("nan")}
+            batch = {**batch, "x": batch["x"] * float("nan")}
         return super().training_step(batch, batch_idx)
 
     def configure_optimizers(self):
@@ -55,7 +54,7 @@ def finite_file(path) -> bool:
 def test_a_nan_forward_leaves_the_bn_statistics_as_they_were(tmp_path):
     recorder = Recorder()
     t = Trainer(accelerator="cpu", seed=3, max_epochs=2, logger=recorder,
-                callbacks=[ModelCheckpoint(str(tmp_path / "ckpt"))])
+                callbacks=[ToyCheckpoint(str(tmp_path / "ckpt"))])
     task = BNTask({(0, 2)})
     t.fit(task, loader(), loader(shuffle=False))
     assert t.nonfinite_steps == 1 and t.global_step == 7  # 8 batches, one undone
@@ -70,7 +69,7 @@ def test_a_nan_forward_leaves_the_bn_statistics_as_they_were(tmp_path):
 
 def test_the_nan_step_is_undone_exactly(tmp_path):
     """Batch (0, 2) is NaN: the state after it equals the state after batch (0, 1) bit for bit."""
-    class Capture(ModelCheckpoint):
+    class Capture(ToyCheckpoint):
         seen: dict[int, dict] = {}
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -84,7 +83,7 @@ def test_the_nan_step_is_undone_exactly(tmp_path):
 
 
 def test_an_overflowing_update_is_undone_and_stops_the_run_after_five(tmp_path):
-    t = Trainer(accelerator="cpu", seed=3, max_epochs=2, callbacks=[ModelCheckpoint(str(tmp_path / "ckpt"))])
+    t = Trainer(accelerator="cpu", seed=3, max_epochs=2, callbacks=[ToyCheckpoint(str(tmp_path / "ckpt"))])
     task = BNTask(lr=1e39)  # float32 inf: every update turns the weights into Inf/NaN
     before = state(task)
     with pytest.raises(FloatingPointError, match=r"5 non-finite steps in a row .*the update left \d+ of \d+ tensors "

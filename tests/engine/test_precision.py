@@ -7,10 +7,9 @@ import pytest
 
 from ocrdet.engine import precision as precision_module
 from ocrdet.engine.callbacks.base import Callback
-from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.precision import PrecisionPlugin
 from ocrdet.engine.trainer import Trainer
-from tests.engine.toy import ToyTask, loader
+from tests.engine.toy import ToyCheckpoint, ToyTask, loader
 
 
 class RecordingScaler:
@@ -85,12 +84,12 @@ def test_fp16_scaler_state_is_checkpointed_and_restored(recorded, tmp_path):
             trainer.should_stop = trainer.current_epoch == 1
 
     first = Trainer(max_epochs=2, accelerator="cpu", precision="fp16", amp_level="O2",
-                    callbacks=[ModelCheckpoint(str(tmp_path / "ckpt")), Stop()])
+                    callbacks=[ToyCheckpoint(str(tmp_path / "ckpt")), Stop()])
     first.fit(ToyTask(), loader())
     assert recorded and all(c["dtype"] == "float16" and c["level"] == "O2" for c in recorded)
     assert first.precision_plugin.scaler.state_dict() == {"scale": 1024.0 * 2**4, "steps": 4}
 
-    second = Trainer(max_epochs=2, accelerator="cpu", precision="fp16", callbacks=[ModelCheckpoint(str(tmp_path / "c2"))])
+    second = Trainer(max_epochs=2, accelerator="cpu", precision="fp16", callbacks=[ToyCheckpoint(str(tmp_path / "c2"))])
     second.fit(ToyTask(), loader(), ckpt_path=str(tmp_path / "ckpt" / "latest"))
     scaler = second.precision_plugin.scaler
     assert scaler.loaded == {"scale": 1024.0 * 2**4, "steps": 4}

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from ocrdet.cli.config import compose_config
 from ocrdet.engine.loggers.mlflow import MLflowLogger
 from ocrdet.cli.train import run_train
-from ocrdet.utils.redact import redact_text
+from ocrdet.engine.loggers.redact import redact_text
 from tests.integration.conftest import tiny  # noqa: F401  (fixture)
 
 SECRET_URI = "https://alice:s3cret@mlflow.example.com/api?token=abc123&x=1"

@@ -20,11 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocrdet.progress")
 
 
-def _batch_size(batch: Any) -> int:
-    image = batch["image"] if isinstance(batch, dict) else batch[0]
-    return int(image.shape[0])
-
-
 class ProgressBar(Callback):
     def __init__(self, refresh_rate: int = 10, smooth_window: int = 20) -> None:
         self.refresh_rate = max(1, refresh_rate)
@@ -52,7 +47,7 @@ class ProgressBar(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, module: TrainModule, outputs: dict[str, float], batch: Any, batch_idx: int
     ) -> None:
-        self._samples += _batch_size(batch) * trainer.world_size
+        self._samples += module.batch_size(batch) * trainer.world_size
         for name, value in outputs.items():
             self._values.setdefault(name, collections.deque(maxlen=self.smooth_window)).append(value)
         if (batch_idx + 1) % self.refresh_rate and batch_idx + 1 != trainer.num_training_batches:

@@ -32,8 +32,7 @@ class ThroughputMonitor(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, module: TrainModule, outputs: dict[str, float], batch: Any, batch_idx: int
     ) -> None:
-        image = batch["image"] if isinstance(batch, dict) else batch[0]
-        self._samples += int(image.shape[0]) * trainer.world_size
+        self._samples += module.batch_size(batch) * trainer.world_size
         step = trainer.global_step
         if step == self._last_step or step % trainer.log_every_n_steps:
             return  # no optimizer step on this batch (accumulation), or not a logging step

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ocrdet.engine.loggers.base import Logger, flatten
-from ocrdet.utils.redact import redact_text
+from ocrdet.engine.loggers.redact import redact_text
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

@@ -244,15 +244,10 @@ def best_run(client: Any, runs: list[Any], monitor: str, mode: str = "max") -> t
     return pick(scored, key=lambda item: item[1])
 
 
-def find_training_run(weights: str | Path) -> tuple[Any, str] | None:
-    """(MLflow client, run id) of the training run that wrote `weights` (a run dir or checkpoint: its `.states` keep
-    the logger's run id and tracking URI), or None for weights without one (a released `.pdparams`)."""
-    from ocrdet.engine import checkpoint_io
-
-    try:
-        states = checkpoint_io.read_states(checkpoint_io.resolve_weights(weights))
-    except (FileNotFoundError, ValueError):
-        return None
+def find_training_run(states: dict[str, Any]) -> tuple[Any, str] | None:
+    """(MLflow client, run id) of the training run that wrote a checkpoint, from its `.states` (they keep the
+    logger's run id and tracking URI), or None for weights without them (a released `.pdparams`). Takes the states,
+    not the file, so this module (and `ocrdet-compare`) never imports paddle."""
     saved = next((s for s in states.get("loggers") or [] if isinstance(s, dict) and s.get("run_id")), None)
     if saved is None:
         return None
