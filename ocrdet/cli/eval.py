@@ -62,7 +62,7 @@ def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[s
 def run_search(cfg: DictConfig, explicit: Collection[str] | None = None) -> pp_search.SearchResult:
     """Compute the val split's maps once with the first evaluated (sub-)model, score `cfg.search_grid` on them,
     print each setting and the best, and save the best for the run behind `cfg.weights` (else this job's dir)."""
-    forward = next(iter(_forwards(cfg, command_line_keys() if explicit is None else explicit).values()))
+    (forward,) = _forwards(cfg, command_line_keys() if explicit is None else explicit, main_only=True).values()
     dataset = instantiate(cfg.data.val)
     indices = _val_indices(cfg, len(dataset))
     grid = instantiate(cfg.search_grid)
@@ -79,10 +79,10 @@ def run_search(cfg: DictConfig, explicit: Collection[str] | None = None) -> pp_s
     return pp_search.best(results)
 
 
-def _forwards(cfg: DictConfig, explicit: Collection[str]) -> dict[Optional[str], MapFn]:
+def _forwards(cfg: DictConfig, explicit: Collection[str], main_only: bool = False) -> dict[Optional[str], MapFn]:
     """The evaluated models of `cfg.weights` as forwards, the first the main one: an export's engine (its
     inference.yml applied to `cfg`, except the `explicit` keys), or each evaluated (sub-)model of the trained weights
-    run as `cfg.engine` says."""
+    (only the first with `main_only`) run as `cfg.engine` says."""
     check_targets(cfg)
     check_values(cfg)
     if cfg.get("engine") not in FORWARDS:
@@ -102,6 +102,7 @@ def _forwards(cfg: DictConfig, explicit: Collection[str]) -> dict[Optional[str],
     report = load_for_inference(model, str(weights), prefix=cfg.get("weights_prefix") or "")
     log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
     names = OmegaConf.select(cfg, "task.eval_models", default=None) or [None]  # the task's: what validation scores
+    names = names[:1] if main_only else names
     models = {name: model if name is None else model.submodel(name) for name in names}
     if cfg.engine == "predictor" and not on_cpu():
         log.warning("engine=predictor is the CPU (oneDNN) predictor: evaluating with engine=dygraph")
