@@ -16,6 +16,8 @@ numpy, OpenCV, pyclipper and shapely.
 from __future__ import annotations
 
 import copy
+import datetime
+import logging
 import multiprocessing as mp
 import os
 import tempfile
@@ -38,6 +40,7 @@ MapFn = Callable[[Any], np.ndarray]
 # How a trained (dygraph) model is run for evaluation: itself, or its current weights in a oneDNN predictor.
 FORWARDS = ("predictor", "dygraph")
 
+log = logging.getLogger(__name__)
 _WORKER: Dict[str, Any] = {}  # per worker process: the post-process and metric thresholds
 
 
@@ -216,10 +219,15 @@ class Evaluator:
 
     # ---- a whole data set --------------------------------------------------------------------------------------
     def evaluate(
-        self, forwards: Mapping[Optional[str], MapFn], dataset: Any, indices: Optional[Iterable[int]] = None
+        self,
+        forwards: Mapping[Optional[str], MapFn],
+        dataset: Any,
+        indices: Optional[Iterable[int]] = None,
+        log_every: int = 0,
     ) -> EvalResult:
         """Score `dataset[i]` for each index (all by default) with every forward, one image at a time (eval images
-        differ in size), the next samples loading in a thread."""
+        differ in size), the next samples loading in a thread; progress is logged every `log_every` images (0:
+        never)."""
         order = list(range(len(dataset)) if indices is None else indices)
         self.start(forwards)
         if self._loader is None:
@@ -235,6 +243,11 @@ class Evaluator:
             image = np.ascontiguousarray(sample["image"][None], dtype=np.float32)
             self.update({"image": image, "shape": sample["shape"], "polys": [sample["polys"]],
                          "ignore_tags": [sample["ignore_tags"]]})  # fmt: skip
+            if log_every > 0 and (n + 1) % log_every == 0 and n + 1 < len(order):
+                self.timing.total = time.perf_counter() - start
+                eta = (len(order) - n - 1) / max(self.timing.images_per_s, 1e-9)
+                log.info("eval [%d/%d] %.2f images/s | eta %s", n + 1, len(order), self.timing.images_per_s,
+                         datetime.timedelta(seconds=int(eta)))  # fmt: skip
         counts = self.finish()
         self.timing.total = time.perf_counter() - start
         return EvalResult(counts, self.metric, self.timing)
