@@ -19,14 +19,13 @@ model throughput (target >= 1.5x), the post-process+metric share of the wall tim
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
-from bench_infer import ICDAR2015, WEIGHTS, export_student
+from bench_infer import ICDAR2015, WEIGHTS
 from bench_train import set_cpu_threads
 from ocrdet.utils.setup import quiet_warnings
 
@@ -35,8 +34,7 @@ quiet_warnings()
 from hydra.utils import instantiate  # noqa: E402
 
 from ocrdet.cli.config import compose_config  # noqa: E402
-from ocrdet.det.graph import load_predictor  # noqa: E402
-from ocrdet.det.evaluator import EvalResult, EvalTiming, PooledEvaluator, dygraph_forward, predictor_forward  # noqa: E402
+from ocrdet.det.evaluator import EvalResult, EvalTiming, Evaluator, model_forwards  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 
 PADDLEOCR_IMAGES_PER_S = 0.6  # PaddleOCR's model throughput in ICDAR2015 eval on this machine kind (736x1312)
@@ -44,7 +42,7 @@ VARIANTS = ("dygraph", "predictor", "pooled")
 
 
 def _merge(results: List[EvalResult]) -> EvalResult:
-    merged = EvalResult(np.sum([r.counts for r in results], axis=0), EvalTiming())
+    merged = EvalResult({None: np.sum([r.counts[None] for r in results], axis=0)}, results[0].metric, EvalTiming())
     for r in results:
         for name in ("images", "total", "forward", "post", "wait_load", "wait_post"):
             setattr(merged.timing, name, getattr(merged.timing, name) + getattr(r.timing, name))
@@ -80,30 +78,26 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
     metric = instantiate(cfg.metric)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
 
+    model = instantiate(cfg.model)
+    load_pretrained(model, str(args.weights))
     forwards = {}
     if "dygraph" in variants:
-        model = instantiate(cfg.model)
-        load_pretrained(model, str(args.weights))
-        forwards["dygraph"] = dygraph_forward(model)
-    with tempfile.TemporaryDirectory(prefix="ocrdet_bench_eval_") as tmp:
-        if {"predictor", "pooled"} & set(variants):
-            export_student(args.weights, tmp)
-            forward = predictor_forward(load_predictor(tmp, threads=args.threads))
-            forwards.update({v: forward for v in ("predictor", "pooled") if v in variants})
-        evaluators = {
-            v: PooledEvaluator(postprocess, metric, workers=args.workers if v == "pooled" else 0) for v in variants
-        }
-        try:
-            for forward in forwards.values():  # warm-up on a small image: kernel selection and primitive caches
-                forward(np.zeros((1, 3, 64, 64), "float32"))
-            parts: Dict[str, List[EvalResult]] = {v: [] for v in variants}
-            for start in range(0, count, args.chunk):
-                chunk = range(start, min(start + args.chunk, count))
-                for v in variants:
-                    parts[v].append(evaluators[v].evaluate(forwards[v], dataset, chunk))
-        finally:
-            for evaluator in evaluators.values():
-                evaluator.close()
+        forwards["dygraph"] = model_forwards({None: model}, "dygraph")[None]
+    if {"predictor", "pooled"} & set(variants):
+        forward = model_forwards({None: model}, "predictor", args.threads)[None]
+        forwards.update({v: forward for v in ("predictor", "pooled") if v in variants})
+    evaluators = {v: Evaluator(postprocess, metric, workers=args.workers if v == "pooled" else 0) for v in variants}
+    try:
+        for forward in forwards.values():  # warm-up on a small image: kernel selection and primitive caches
+            forward(np.zeros((1, 3, 64, 64), "float32"))
+        parts: Dict[str, List[EvalResult]] = {v: [] for v in variants}
+        for start in range(0, count, args.chunk):
+            chunk = range(start, min(start + args.chunk, count))
+            for v in variants:
+                parts[v].append(evaluators[v].evaluate({None: forwards[v]}, dataset, chunk))
+    finally:
+        for evaluator in evaluators.values():
+            evaluator.close()
 
     print(f"images: {count} threads: {args.threads} workers (pooled): {args.workers} chunk: {args.chunk}")
     results = {v: _merge(parts[v]) for v in variants}

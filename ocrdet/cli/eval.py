@@ -3,11 +3,10 @@
 `weights=` takes a PaddleOCR-layout `.pdparams`, a checkpoint prefix, or a run directory (its best checkpoint); or an
 export (an `ocrdet-export` dir, run by paddle.inference, or its `model.onnx`, run by onnxruntime), evaluated with the
 resize, normalisation and post-processing of its `inference.yml` except keys given on the command line.
-`engine=predictor` (the default on CPU) exports each evaluated model in-process and runs it in a oneDNN
-`paddle.inference` predictor while the next image loads in a thread, DBPostProcess and the metric inline or in
-`eval_workers` processes (ocrdet.det.evaluator):
-the same P/R/H as `engine=dygraph` (the Trainer's validation loop, also sharded over `trainer.devices` ranks) to
-the last box, several times faster on CPU.
+Trained weights run with `engine=predictor` (the default; CPU only: the weights exported once in-process into a oneDNN
+`paddle.inference` predictor, ~5x faster on CPU) or `engine=dygraph` (the model itself): the same P/R/H to the last
+box. Either way the images go through `ocrdet.det.evaluator.Evaluator`, the evaluator the Trainer's validation runs:
+the next image loads in a thread, DBPostProcess and the metric run inline or in `eval_workers` processes.
 The last line printed is `precision=<p> recall=<r> hmean=<h>`.
 
 `search=true` scores a grid of post-processing settings instead (`search_grid`, ocrdet.postprocess.search): one line
@@ -19,13 +18,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Collection
+from typing import Any, Collection, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ocrdet.utils.setup import setup_cli
 
@@ -34,81 +32,45 @@ setup_cli()
 import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.cli.build import build_task, build_trainer, build_val_loader  # noqa: E402
 from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
-from ocrdet.det.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
-from ocrdet.engine.module import TrainModule  # noqa: E402
+from ocrdet.cli.predict import default_submodel  # noqa: E402
+from ocrdet.det.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
+from ocrdet.det.evaluator import FORWARDS, Evaluator, MapFn, model_forwards, on_cpu  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
 from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
 from ocrdet.postprocess import search as pp_search  # noqa: E402
-from ocrdet.cli.predict import default_submodel  # noqa: E402
 
 log = logging.getLogger("ocrdet.eval")
-ENGINES = ("predictor", "dygraph")
 # Taken from the run behind `weights=` (ocrdet.cli.config.adopt_run_config): its model, post-processing and data.
 EVAL_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "loss", "task", "postprocess", "data")
+PROGRESS_EVERY = 50  # images between progress lines (the dygraph forward takes ~1 s an image on 2 cores)
 
 
 def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[str, float]:
-    """P/R/H of `cfg.weights` on the val split. `explicit`: the override keys given on the command line, which an
-    export's inference.yml does not replace (default: the running Hydra job's)."""
-    check_targets(cfg)
-    check_values(cfg)
-    engine = cfg.get("engine", "dygraph")
-    if engine not in ENGINES:
-        raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")
-    if cfg.data.get("val") is None:
-        raise ValueError("the data config has no `val` split to evaluate")
-    exported = find_exported(cfg.weights, default_submodel(cfg))
-    if exported is not None:
-        return evaluate_export(exported, cfg, command_line_keys() if explicit is None else explicit)
-    task = _load_task(cfg)
-    if engine == "predictor":
-        reason = _predictor_unavailable(cfg)
-        if reason is None:
-            return evaluate_with_predictor(task, cfg)
-        log.warning("engine=predictor %s: evaluating with engine=dygraph", reason)
-    trainer = build_trainer(cfg, logger=None)
-    metrics = trainer.validate(task, build_val_loader(cfg))
-    return {k.split("/", 1)[-1]: v for k, v in metrics.items()}
+    """P/R/H of `cfg.weights` on the val split, named as the Trainer names them (`hmean`, `Student2_hmean`, ...).
+    `explicit`: the override keys given on the command line, which an export's inference.yml does not replace
+    (default: the running Hydra job's)."""
+    forwards = _forwards(cfg, command_line_keys() if explicit is None else explicit)
+    dataset = instantiate(cfg.data.val)  # after _forwards: an export's inference.yml sets the val pipeline
+    workers = int(cfg.get("eval_workers", 0))
+    with Evaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), workers) as evaluator:
+        result = evaluator.evaluate(forwards, dataset, _val_indices(cfg, len(dataset)), PROGRESS_EVERY)
+    log.info("%s", result.timing.line(workers))
+    return result.metrics
 
 
-def _load_task(cfg: DictConfig) -> TrainModule:
-    """The task with `cfg.weights` loaded, after checking there is a val split to evaluate."""
-    if cfg.data.get("val") is None:
-        raise ValueError("the data config has no `val` split to evaluate")
-    task = build_task(cfg, with_optimizer=False)
-    weights = resolve_weights(cfg.weights)
-    report = load_for_inference(task.model, str(weights), prefix=cfg.get("weights_prefix") or "")
-    log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
-    return task
-
-
-def run_search(cfg: DictConfig) -> pp_search.SearchResult:
+def run_search(cfg: DictConfig, explicit: Collection[str] | None = None) -> pp_search.SearchResult:
     """Compute the val split's maps once with the first evaluated (sub-)model, score `cfg.search_grid` on them,
     print each setting and the best, and save the best for the run behind `cfg.weights` (else this job's dir)."""
-    task = _load_task(cfg)
-    name = task.eval_models[0]
-    model = task.model if name is None else task.model.submodel(name)
+    (forward,) = _forwards(cfg, command_line_keys() if explicit is None else explicit, main_only=True).values()
     dataset = instantiate(cfg.data.val)
     indices = _val_indices(cfg, len(dataset))
     grid = instantiate(cfg.search_grid)
-    with tempfile.TemporaryDirectory(prefix="ocrdet-search-") as tmp:
-        if cfg.get("engine", "dygraph") == "predictor" and _predictor_unavailable(cfg) is None:
-            from ocrdet.det.graph import export_inference, load_predictor
-            from ocrdet.det.evaluator import predictor_forward
-
-            export_inference(model, os.path.join(tmp, "inference"))
-            forward = predictor_forward(load_predictor(tmp, threads=_threads(cfg)))
-        else:
-            from ocrdet.det.evaluator import dygraph_forward
-
-            forward = dygraph_forward(model)
-        log.info("computing the probability maps of %d val images", len(indices))
-        images = pp_search.cache_maps(forward, dataset, indices)
+    log.info("computing the probability maps of %d val images", len(indices))
+    images = pp_search.cache_maps(forward, dataset, indices)
     log.info("scoring %d post-processing settings", len(grid.settings()))
-    metric = next(iter(task.metrics.values()))
-    results = pp_search.search(images, task.postprocess, grid, metric, on_result=lambda r: print(r.line(), flush=True))
+    postprocess, metric = instantiate(cfg.postprocess), instantiate(cfg.metric)
+    results = pp_search.search(images, postprocess, grid, metric, on_result=lambda r: print(r.line(), flush=True))
     split = cfg.data.val.get("split", "val")
     about = f"{len(images)} images of the val split ({split}, data.val_split={cfg.data.get('val_split', 0)})"
     folder = pp_search.run_dir_of(cfg.weights) or Path(cfg.paths.output_dir)
@@ -117,43 +79,46 @@ def run_search(cfg: DictConfig) -> pp_search.SearchResult:
     return pp_search.best(results)
 
 
-def _predictor_unavailable(cfg: DictConfig) -> str | None:
-    """Why the predictor engine cannot run this config (None when it can)."""
-    if cfg.trainer.devices != 1 or cfg.trainer.get("nnodes", 1) != 1:
-        return "runs in one process (the dygraph loop shards over ranks)"
-    if cfg.trainer.accelerator == "gpu" or (cfg.trainer.accelerator == "auto" and paddle.is_compiled_with_cuda()):
-        return "is the CPU (oneDNN) predictor"
-    return None
+def _forwards(cfg: DictConfig, explicit: Collection[str], main_only: bool = False) -> dict[Optional[str], MapFn]:
+    """The evaluated models of `cfg.weights` as forwards, the first the main one: an export's engine (its
+    inference.yml applied to `cfg`, except the `explicit` keys), or each evaluated (sub-)model of the trained weights
+    (only the first with `main_only`) run as `cfg.engine` says."""
+    check_targets(cfg)
+    check_values(cfg)
+    if cfg.get("engine") not in FORWARDS:
+        raise ValueError(f"engine={cfg.get('engine')!r}; choose one of {list(FORWARDS)}")
+    if cfg.data.get("val") is None:
+        raise ValueError("the data config has no `val` split to evaluate")
+    exported = find_exported(cfg.weights, default_submodel(cfg))
+    if exported is not None:
+        if exported.settings is not None:
+            changed = apply_settings(cfg, exported.settings, "data.val_transforms", explicit=explicit)
+            log.info("settings from %s: %s", exported.path, ", ".join(changed) or "as configured")
+        log.info("exported model %s (%s)", exported.path, exported.kind)
+        return {None: exported_forward(exported, threads=_threads(cfg))}
+    _select_device(cfg)
+    model = instantiate(cfg.model)
+    weights = resolve_weights(cfg.weights)
+    report = load_for_inference(model, str(weights), prefix=cfg.get("weights_prefix") or "")
+    log.info("loaded %s: %d tensors matched, %d unexpected", weights, len(report.matched), len(report.unexpected))
+    names = OmegaConf.select(cfg, "task.eval_models", default=None) or [None]  # the task's: what validation scores
+    names = names[:1] if main_only else names
+    models = {name: model if name is None else model.submodel(name) for name in names}
+    if cfg.engine == "predictor" and not on_cpu():
+        log.warning("engine=predictor is the CPU (oneDNN) predictor: evaluating with engine=dygraph")
+    return model_forwards(models, cfg.engine, _threads(cfg))
 
 
-def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, float]:
-    """Export every evaluated (sub-)model into a temporary folder, evaluate it with `ocrdet.det.evaluator`'s
-    `evaluate_exported` (oneDNN predictor) over the val split, and name the metrics as the Trainer does
-    (`precision`, `Student2_hmean`, ...)."""
-    from ocrdet.det.graph import export_inference
-    from ocrdet.det.evaluator import evaluate_exported
-
-    dataset = instantiate(cfg.data.val)
-    indices = _val_indices(cfg, len(dataset))
-    threads = _threads(cfg)
-    workers = cfg.get("eval_workers", 0)
-    metric = next(iter(task.metrics.values()))
-    results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="ocrdet-eval-") as tmp:
-        for i, name in enumerate(task.eval_models):
-            folder = os.path.join(tmp, str(i))
-            model = task.model if name is None else task.model.submodel(name)
-            export_inference(model, os.path.join(folder, "inference"))
-            result = evaluate_exported(folder, dataset, task.postprocess, metric, threads, workers, indices)
-            timing = result.timing
-            log.info(
-                "%s: %d images in %.1f s (%.2f images/s; forward %.0f ms/image, post-process+metric %.0f ms/image "
-                "in %d worker(s))", name or "model", timing.images, timing.total, timing.images_per_s,
-                1000 * timing.forward / max(timing.images, 1), 1000 * timing.post / max(timing.images, 1), workers,
-            )
-            prefix = "" if i == 0 else f"{name}_"
-            results.update({f"{prefix}{k}": float(v) for k, v in result.metrics.items()})
-    return results
+def _select_device(cfg: DictConfig) -> None:
+    """`trainer.accelerator`: cpu or gpu, else Paddle's default device (a GPU when it was built with CUDA and sees
+    one); on the CPU the dygraph forward gets `trainer.cpu_threads` threads and `trainer.cpu_onednn`, as in fit."""
+    accelerator = cfg.trainer.get("accelerator", "auto")
+    if accelerator != "auto":
+        paddle.set_device(accelerator)
+    if on_cpu():
+        paddle.set_flags({"FLAGS_use_mkldnn": bool(cfg.trainer.get("cpu_onednn", True))})
+        base: Any = getattr(paddle, "base", None) or getattr(paddle, "fluid", None)  # Paddle 3 / 2.6
+        base.core.set_num_threads(_threads(cfg))  # Paddle alone leaves all but one core idle
 
 
 def _val_indices(cfg: DictConfig, size: int) -> range:
@@ -165,22 +130,6 @@ def _val_indices(cfg: DictConfig, size: int) -> range:
 
 def _threads(cfg: DictConfig) -> int:
     return int(cfg.trainer.get("cpu_threads") or os.cpu_count() or 1)
-
-
-def evaluate_export(exported: ExportedModel, cfg: DictConfig, explicit: Collection[str] = ()) -> dict[str, float]:
-    """Evaluate an exported model (paddle.inference or onnxruntime) over the val split, its pipeline and
-    post-processing set from the export's inference.yml except the `explicit` keys."""
-    from ocrdet.det.evaluator import PooledEvaluator
-
-    if exported.settings is not None:
-        changed = apply_settings(cfg, exported.settings, "data.val_transforms", explicit=explicit)
-        log.info("settings from %s: %s", exported.path, ", ".join(changed) or "as configured")
-    dataset = instantiate(cfg.data.val)
-    forward = exported_forward(exported, threads=_threads(cfg))
-    with PooledEvaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), cfg.get("eval_workers", 0)) as pool:
-        result = pool.evaluate(forward, dataset, _val_indices(cfg, len(dataset)))
-    log.info("%s (%s): %d images in %.1f s", exported.path, exported.kind, result.timing.images, result.timing.total)
-    return result.metrics
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")

@@ -35,7 +35,7 @@ from ocrdet.det.deploy import (  # noqa: E402
     write_settings,
 )
 from ocrdet.det.graph import export_inference  # noqa: E402
-from ocrdet.det.evaluator import EvalResult, MapFn, PooledEvaluator, dygraph_forward  # noqa: E402
+from ocrdet.det.evaluator import EvalResult, Evaluator, MapFn, dygraph_forward  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
 from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
@@ -147,8 +147,8 @@ def _score(forward: MapFn, cfg: DictConfig, settings: InferenceSettings | None, 
         apply_settings(cfg, settings, "data.val_transforms")
     dataset = instantiate(cfg.data.val)
     indices = range(min(len(dataset), limit if limit is not None else len(dataset)))
-    with PooledEvaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), workers=0) as evaluator:
-        return evaluator.evaluate(forward, dataset, indices)
+    with Evaluator(instantiate(cfg.postprocess), instantiate(cfg.metric)) as evaluator:
+        return evaluator.evaluate({None: forward}, dataset, indices)
 
 
 def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def verify_export(layer: Any, folder: Path, cfg: DictConfig) -> dict[str, Any]:
     for exported in engines:
         result = _score(exported_forward(exported, threads=cfg.threads), cfg, exported.settings, limit)
         figures[f"exported ({exported.kind})"] = result.metrics
-        gap = int(abs(result.counts - reference.counts).max())
+        gap = int(abs(result.counts[None] - reference.counts[None]).max())
         if gap > (0 if changed else NOISE_BOXES):
             failures.append(f"{exported.kind}: {_phr(result.metrics)} vs dygraph {_phr(reference.metrics)} "
                             f"({gap} boxes apart)")  # fmt: skip

@@ -32,7 +32,7 @@ from ocrdet.cli.config import CONF_DIR, check_targets, run_on_weights  # noqa: E
 from ocrdet.data.transforms import DecodeImage  # noqa: E402
 from ocrdet.data.transforms.decode import IMAGE_SUFFIXES  # noqa: E402
 from ocrdet.det.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
-from ocrdet.det.evaluator import MapFn, dygraph_forward  # noqa: E402
+from ocrdet.det.evaluator import MapFn, dygraph_forward, on_cpu  # noqa: E402
 from ocrdet.data.labels import format_label_line  # noqa: E402
 from ocrdet.postprocess.search import apply_saved_postprocess  # noqa: E402
 from ocrdet.det.visualize import draw_detections, save_image  # noqa: E402
@@ -43,8 +43,6 @@ RESULTS_FILE = "det_results.txt"
 MIN_SIDE = 3  # predict_det drops boxes with a side of this many pixels or fewer
 # Taken from the run behind `weights=` (ocrdet.cli.config.adopt_run_config); the resize stays inference's (`transforms`).
 PREDICT_RUN_KEYS = ("backbone", "neck", "head", "distill", "members", "model", "postprocess")
-
-# An NCHW float32 batch -> shrink-probability maps [N,1,H,W]
 
 
 def list_images(spec: str | Path) -> list[Path]:
@@ -112,8 +110,7 @@ def _dygraph_map_fn(cfg: DictConfig) -> MapFn:
     from ocrdet.models.distillation import DistillationModel
     from ocrdet.models.weights import load_for_inference, resolve_weights
 
-    if not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()):
-        paddle.set_device("cpu")
+    if on_cpu():
         paddle.set_flags({"FLAGS_use_mkldnn": bool(cfg.mkldnn)})
     model = instantiate(cfg.model)
     weights = resolve_weights(cfg.weights)

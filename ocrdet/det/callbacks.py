@@ -116,18 +116,15 @@ class RunArtifacts(Callback):
 def render_validation_sample(module: DetectionTask, dataset: Any, index: int) -> np.ndarray:
     """Sample `index` of a validation dataset as a BGR image with its ground truth and the (first evaluated)
     model's detections drawn."""
-    import paddle
-
     from ocrdet.data.transforms import DecodeImage
+    from ocrdet.det.evaluator import dygraph_forward
 
     sample = dataset[index]
     # the transformed sample holds the normalised network input; draw on the decoded source image instead
     source = DecodeImage()(dataset.load(index))["image"]
     was_training = module.model.training
-    module.model.eval()
     try:
-        with paddle.no_grad():
-            maps = module.forward_eval(paddle.to_tensor(sample["image"][None]), module.eval_models[0])
+        maps = dygraph_forward(module.eval_model(module.eval_models[0]))(sample["image"][None])
     finally:
         if was_training:
             module.model.train()

@@ -22,8 +22,9 @@ from ocrdet.models.distillation import DistillationModel
 EXPORT_SUFFIXES = GRAPH_SUFFIXES + (".pdiparams", ".pdiparams.info")
 
 
-class _ShrinkMap(nn.Layer):
-    """Returns the head's `maps` tensor instead of a dict, which the inference graph needs as its output."""
+class ShrinkMaps(nn.Layer):
+    """A detector's shrink-probability maps [N,1,H,W] (its `maps` output): the inference graph's body (a graph needs
+    a tensor, not a dict, as its output) and the dygraph evaluation forward (ocrdet.det.evaluator)."""
 
     def __init__(self, model: nn.Layer) -> None:
         super().__init__()
@@ -48,7 +49,7 @@ def export_inference(model: nn.Layer, out_prefix: str) -> List[str]:
         raise ValueError(f"export one sub-model, e.g. model.submodel({model.names[0]!r}); names: {model.names}")
     # full_graph: Paddle 3's default (SOT) ignores input_spec; the AST path honours the dynamic H, W.
     spec = [InputSpec([None, 3, None, None], "float32", "x")]
-    static = paddle.jit.to_static(_ShrinkMap(inference_copy(model)), input_spec=spec, full_graph=True)
+    static = paddle.jit.to_static(ShrinkMaps(inference_copy(model)), input_spec=spec, full_graph=True)
     os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
     paddle.jit.save(static, out_prefix)
     return sorted(out_prefix + s for s in EXPORT_SUFFIXES if os.path.isfile(out_prefix + s))

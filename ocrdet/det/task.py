@@ -1,21 +1,16 @@
 """The text-detection task: one DB model trained with DBLoss, evaluated with DBPostProcess + the ICDAR metric."""
 from __future__ import annotations
 
-import copy
 import os
-import tempfile
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import paddle
 
+from ocrdet.det.evaluator import FORWARDS, Evaluator, model_forwards, named_metrics
 from ocrdet.engine import distributed
 from ocrdet.engine.module import TrainModule
 from ocrdet.losses.distillation import referenced_model_names
-
-
-def _numpy(value: Any) -> np.ndarray:
-    return value.numpy() if isinstance(value, paddle.Tensor) else np.asarray(value)
 
 
 def _check_submodel_names(model: paddle.nn.Layer, loss: Any, eval_models: Sequence[str] | None) -> None:
@@ -72,42 +67,17 @@ class DetectionTask(TrainModule):
         self.loss = loss
         self.postprocess = postprocess
         self.eval_models = list(eval_models) if eval_models else [None]
-        self.metrics = {name: copy.deepcopy(metric) for name in self.eval_models}
+        self.evaluator = Evaluator(postprocess, metric)  # the one `ocrdet-eval` runs too
         self.optimizer_factory = optimizer
-        if eval_forward not in ("predictor", "dygraph"):
-            raise ValueError(f"eval_forward={eval_forward!r}: choose predictor or dygraph")
+        if eval_forward not in FORWARDS:
+            raise ValueError(f"eval_forward={eval_forward!r}: choose one of {list(FORWARDS)}")
         self.eval_forward = eval_forward
         self.eval_threads = eval_threads
-        self._predictors: dict[str | None, Any] = {}  # during a predictor validation: one per evaluated model
         self._compiled: Callable[[dict[str, paddle.Tensor]], dict[str, paddle.Tensor]] | None = None
 
-    def forward_eval(self, image: paddle.Tensor | np.ndarray, name: str | None = None) -> np.ndarray:
-        """Shrink-probability maps [N,1,H,W] of the evaluated (sub-)model."""
-        predictor = self._predictors.get(name)
-        if predictor is not None:
-            from ocrdet.det.graph import predict
-
-            return predict(predictor, _numpy(image))
-        model = self.model if name is None else self.model.submodel(name)
-        if not isinstance(image, paddle.Tensor):
-            image = paddle.to_tensor(image)
-        return model(image)["maps"].numpy()
-
-    def _uses_predictor(self) -> bool:
-        return self.eval_forward == "predictor" and "cpu" in paddle.get_device()
-
-    def _load_predictors(self) -> None:
-        """Export each evaluated (sub-)model's current weights and load them into oneDNN predictors; the files are
-        only needed while the predictor is created."""
-        from ocrdet.det.graph import export_inference, load_predictor
-
-        threads = self.eval_threads or max(1, (os.cpu_count() or 1) // distributed.world_size())
-        with tempfile.TemporaryDirectory(prefix="ocrdet-val-") as tmp:
-            for i, name in enumerate(self.eval_models):
-                folder = os.path.join(tmp, str(i))
-                model = self.model if name is None else self.model.submodel(name)
-                export_inference(model, os.path.join(folder, "inference"))
-                self._predictors[name] = load_predictor(folder, threads=threads)
+    def eval_model(self, name: str | None) -> paddle.nn.Layer:
+        """The evaluated (sub-)model `name` (None: the model itself)."""
+        return self.model if name is None else self.model.submodel(name)
 
     def compile_training_step(self) -> None:
         """Forward + loss as one static program (PIR), traced once per batch shape (the crop size fixes it; a
@@ -138,39 +108,23 @@ class DetectionTask(TrainModule):
         return losses
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        gt_polys = [_numpy(p) for p in batch["polys"]]
-        gt_ignore = [_numpy(t).astype(bool) for t in batch["ignore_tags"]]
-        shapes = _numpy(batch["shape"])
-        for name, metric in self.metrics.items():
-            boxes = self.postprocess(self.forward_eval(batch["image"], name), shapes)
-            metric.update([b["points"] for b in boxes], gt_polys, gt_ignore)
+        self.evaluator.update(batch)
 
     def on_validation_epoch_start(self) -> None:
-        for metric in self.metrics.values():
-            metric.reset()
-        self._predictors = {}
-        if self._uses_predictor():
-            self._load_predictors()
+        # the predictor forward exports the current weights once per validation (on CPU; dygraph on a GPU)
+        threads = self.eval_threads or max(1, (os.cpu_count() or 1) // distributed.world_size())
+        models = {name: self.eval_model(name) for name in self.eval_models}
+        self.evaluator.start(model_forwards(models, self.eval_forward, threads))
 
     def on_validation_epoch_end(self) -> dict[str, float]:
-        self._predictors = {}  # their memory goes back before training resumes
-        results: dict[str, float] = {}
-        for i, (name, metric) in enumerate(self.metrics.items()):
-            # each rank scored its own shard: sum the counts so every rank computes the full-set metric
-            if distributed.world_size() > 1:
-                total = distributed.sum_across_ranks(metric.state())
-                metric.reset()
-                metric.merge_state(total)
-            prefix = "val/" if i == 0 else f"val/{name}_"
-            results.update({f"{prefix}{k}": float(v) for k, v in metric.compute().items()})
-        return results
+        counts = self.evaluator.finish()
+        # each rank scored its own shard: sum the counts so every rank computes the full-set metric
+        counts = {name: distributed.sum_across_ranks(state) for name, state in counts.items()}
+        return {f"val/{k}": v for k, v in named_metrics(counts, self.evaluator.metric).items()}
 
     def validation_metric_names(self) -> list[str]:
-        names = []
-        for i, (name, metric) in enumerate(self.metrics.items()):
-            prefix = "val/" if i == 0 else f"val/{name}_"
-            names += [f"{prefix}{k}" for k in copy.deepcopy(metric).compute()]
-        return names
+        zeros = {name: np.zeros(3, dtype=np.int64) for name in self.eval_models}
+        return [f"val/{k}" for k in named_metrics(zeros, self.evaluator.metric)]
 
     def configure_optimizers(self) -> dict[str, Any]:
         if self.optimizer_factory is None:

@@ -1,4 +1,5 @@
-"""ocrdet.det.evaluator: the pooled evaluator scores exactly what DBPostProcess + DetMetric score image by image."""
+"""ocrdet.det.evaluator: the evaluator (inline or pooled, whole data set or batch by batch) scores exactly what
+DBPostProcess + DetMetric score image by image."""
 from __future__ import annotations
 
 from typing import Dict, List
@@ -6,7 +7,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from ocrdet.det.evaluator import PooledEvaluator
+from ocrdet.det.evaluator import Evaluator
 from ocrdet.metrics.det_metric import DetMetric
 from ocrdet.postprocess.db_postprocess import DBPostProcess
 
@@ -47,11 +48,33 @@ def _reference(samples, postprocess: DBPostProcess) -> np.ndarray:
 def test_pooled_evaluator_counts_equal_det_metric(workers: int) -> None:
     samples = _dataset()
     postprocess = DBPostProcess(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5)
-    with PooledEvaluator(postprocess, DetMetric(), workers=workers) as evaluator:
-        result = evaluator.evaluate(_forward, samples)
-        subset = evaluator.evaluate(_forward, samples, indices=[3, 1])
-    np.testing.assert_array_equal(result.counts, _reference(samples, postprocess))
-    assert result.counts[2] > 0 and result.metrics["hmean"] > 0  # some matches: not a vacuous comparison
-    np.testing.assert_array_equal(subset.counts, _reference([samples[3], samples[1]], postprocess))
+    with Evaluator(postprocess, DetMetric(), workers=workers) as evaluator:
+        result = evaluator.evaluate({None: _forward}, samples)
+        subset = evaluator.evaluate({None: _forward}, samples, indices=[3, 1])
+    np.testing.assert_array_equal(result.counts[None], _reference(samples, postprocess))
+    assert result.counts[None][2] > 0 and result.metrics["hmean"] > 0  # some matches: not a vacuous comparison
+    np.testing.assert_array_equal(subset.counts[None], _reference([samples[3], samples[1]], postprocess))
     assert result.timing.images == 5 and subset.timing.images == 2
     assert result.timing.total > 0 and result.timing.forward >= 0 and result.timing.post > 0
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_batches_of_several_models_score_as_the_whole_data_set(workers: int) -> None:
+    """start/update/finish (the Trainer's validation: loader batches of two, two models) count what `evaluate`
+    counts per model; the second model's figures are named `<name>_hmean` as the Trainer logs them."""
+    samples = _dataset(4)
+    postprocess = DBPostProcess(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5)
+    forwards = {None: _forward, "Empty": lambda image: np.zeros_like(image[:, :1])}
+    with Evaluator(postprocess, DetMetric(), workers=workers) as evaluator:
+        whole = evaluator.evaluate(forwards, samples)
+        evaluator.start(forwards)
+        for i in (0, 2):
+            pair = samples[i : i + 2]
+            batch = {key: [s[key] for s in pair] for key in ("image", "shape", "polys", "ignore_tags")}
+            evaluator.update({**batch, "image": np.stack(batch["image"]), "shape": np.stack(batch["shape"])})
+        batched = evaluator.finish()
+    np.testing.assert_array_equal(batched[None], _reference(samples, postprocess))
+    np.testing.assert_array_equal(batched["Empty"], whole.counts["Empty"])
+    np.testing.assert_array_equal(batched[None], whole.counts[None])
+    assert set(whole.metrics) == {"precision", "recall", "hmean", "Empty_precision", "Empty_recall", "Empty_hmean"}
+    assert whole.metrics["hmean"] > 0 and whole.metrics["Empty_precision"] == 0.0

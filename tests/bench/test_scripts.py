@@ -100,6 +100,6 @@ def test_bench_eval_variants_agree(capsys) -> None:
     assert sorted(results) == ["dygraph", "pooled", "predictor"]
     assert all(r.timing.images == 2 for r in results.values())
     # the same predictor maps, scored in this process or in the worker pool: the same counts
-    np.testing.assert_array_equal(results["pooled"].counts, results["predictor"].counts)
+    np.testing.assert_array_equal(results["pooled"].counts[None], results["predictor"].counts[None])
     out = capsys.readouterr().out
     assert "eval_pooled_images_per_s:" in out and "ratio vs PaddleOCR 0.6" in out and "eval_dygraph_post_share:" in out

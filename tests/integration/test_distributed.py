@@ -7,10 +7,12 @@ import json
 import numpy as np
 import paddle
 
+from ocrdet.cli.build import build_task, build_trainer, build_val_loader
 from ocrdet.cli.config import compose_config
 from ocrdet.cli.eval import run_eval
 from ocrdet.cli.launch import METRICS_FILE, launch
 from ocrdet.cli.train import run_train
+from ocrdet.models.weights import load_for_inference
 from tests.conftest import shared_path
 from tests.integration.conftest import TINY
 
@@ -85,9 +87,9 @@ def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path):
 
 
 def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
-    """`ocrdet-eval`'s default engine (in-process export, oneDNN predictor, pooled post-processing) and the Trainer's
-    validation loop with its default predictor forward (what validation inside fit runs) score the same boxes as the
-    validation loop with the dygraph forward: the released student on the first ICDAR2015 test images."""
+    """`ocrdet-eval`'s engines (in-process export into a oneDNN predictor, inline or pooled post-processing; the
+    dygraph model) and the Trainer's validation loop with either task.eval_forward (validation inside fit) score the
+    same boxes: the released student on the first ICDAR2015 test images."""
     overrides = [
         "data=icdar2015",
         f"data.root={shared_path('data', 'icdar2015')}",
@@ -95,11 +97,18 @@ def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
         "data.val_transforms.resize.limit_side_len=320",  # small inputs keep the dygraph side quick
         "trainer.limit_val_batches=6",
     ]
-    runs = {"dygraph": ["engine=dygraph", "task.eval_forward=dygraph"], "predictor": ["engine=predictor"],
-            "predictor_pooled": ["engine=predictor", "eval_workers=1"], "loop_predictor": ["engine=dygraph"]}
+    runs = {"dygraph": ["engine=dygraph"], "predictor": ["engine=predictor"],
+            "predictor_pooled": ["engine=predictor", "eval_workers=1"]}
     got = {name: run_eval(compose_config("eval", [*overrides, *extra], output_dir=tmp_path / name))
            for name, extra in runs.items()}
+    for forward in ("predictor", "dygraph"):
+        cfg = compose_config("eval", [*overrides, f"task.eval_forward={forward}"], output_dir=tmp_path / forward)
+        task = build_task(cfg, with_optimizer=False)
+        load_for_inference(task.model, cfg.weights)
+        loop = build_trainer(cfg, logger=None).validate(task, build_val_loader(cfg))
+        got[f"loop_{forward}"] = {k.split("/", 1)[-1]: v for k, v in loop.items()}
     assert got["predictor"] == got["dygraph"]
     assert got["predictor_pooled"] == got["dygraph"]
     assert got["loop_predictor"] == got["dygraph"]
+    assert got["loop_dygraph"] == got["dygraph"]
     assert got["dygraph"]["hmean"] > 0.3  # boxes found and matched: not a comparison of two empty results
