@@ -8,7 +8,7 @@ Prints, per crop size, one figure per line:
       PaddleOCR's own pipeline timed in the same run (`--reference paddleocr`, the default: its student config's
       train transforms built by its own code in its environment, `scripts/paddleocr_reference.py`, on the same
       images, batch for batch in turn with ocrdet's so machine load hits both alike). The process is first set up
-      as every loader worker sets itself up (`ocrdet.data.loaders.setup_worker_process`: the allocator keeps freed
+      as every loader worker sets itself up (`ocrdet.data.datamodule.setup_worker_process`: the allocator keeps freed
       memory), so it measures what one worker does; `--as-is` leaves the process as it starts;
   pipeline_1proc_<crop>_cpu: the same run per CPU second used by the process (all its threads): what the pipeline
       costs, less sensitive than wall time to other jobs on a shared machine;
@@ -35,8 +35,8 @@ import paddle
 from hydra.utils import instantiate
 
 from ocrdet.cli.config import compose_config
-from ocrdet.data.collate import TrainBatchToFloat, collate_train
-from ocrdet.data.loaders import MappedLoader, build_dataloader, setup_worker_process
+from ocrdet.data.datamodule import TrainBatchToFloat, collate_train
+from ocrdet.data.datamodule import MappedLoader, build_dataloader, setup_worker_process
 from ocrdet.data.profiling import OpTimes
 from reference_process import ReferenceProcess, add_reference_args, machine
 

@@ -28,7 +28,7 @@ from hydra.utils import instantiate
 
 from ocrdet.cli.build import build_task
 from ocrdet.cli.config import compose_config
-from ocrdet.data.collate import TrainBatchToFloat, collate_train
+from ocrdet.data.datamodule import TrainBatchToFloat, collate_train
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
 from reference_process import ReferenceProcess, add_reference_args, machine

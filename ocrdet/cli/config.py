@@ -306,16 +306,8 @@ def _int_at(cfg: DictConfig, key: str, minimum: int) -> None:
 
 def check_values(cfg: DictConfig) -> None:
     """Values Paddle or numpy would otherwise reject deep inside a run without naming the key."""
-    from omegaconf import OmegaConf
-
-    from ocrdet.data.transforms.resize_for_test import STRIDE
-
     for key in ("data.batch_size", "data.eval_batch_size", "trainer.accumulate_grad_batches"):
         _int_at(cfg, key, 1)
     for key in ("data.num_workers", "data.eval_num_workers", "seed"):
         _int_at(cfg, key, 0)
     _int_at(cfg, "trainer.max_epochs", 1)
-    crop = OmegaConf.select(cfg, "data.crop_size", default=None, throw_on_missing=False)
-    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < STRIDE or crop % STRIDE):
-        # the network downsamples by 32: other sizes give feature maps the FPN cannot add together
-        raise ValueError(f"data.crop_size={crop!r}: must be a multiple of {STRIDE} (the network's stride), e.g. 640")

@@ -34,7 +34,7 @@ setup_cli()
 import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from ocrdet.cli.build import build_task, build_trainer, build_val_loader  # noqa: E402
+from ocrdet.cli.build import build_data, build_task, build_trainer  # noqa: E402
 from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
 from ocrdet.det.deploy import ExportedModel, apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
@@ -70,7 +70,7 @@ def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[s
             return evaluate_with_predictor(task, cfg)
         log.warning("engine=predictor %s: evaluating with engine=dygraph", reason)
     trainer = build_trainer(cfg, logger=None)
-    metrics = trainer.validate(task, build_val_loader(cfg))
+    metrics = trainer.validate(task, build_data(cfg).val_dataloader())
     return {k.split("/", 1)[-1]: v for k, v in metrics.items()}
 
 
@@ -91,7 +91,7 @@ def run_search(cfg: DictConfig) -> pp_search.SearchResult:
     task = _load_task(cfg)
     name = task.eval_models[0]
     model = task.model if name is None else task.model.submodel(name)
-    dataset = instantiate(cfg.data.val)
+    dataset = build_data(cfg).val_dataset()
     indices = _val_indices(cfg, len(dataset))
     grid = instantiate(cfg.search_grid)
     with tempfile.TemporaryDirectory(prefix="ocrdet-search-") as tmp:
@@ -134,7 +134,7 @@ def evaluate_with_predictor(task: TrainModule, cfg: DictConfig) -> dict[str, flo
     from ocrdet.det.graph import export_inference
     from ocrdet.det.evaluator import evaluate_exported
 
-    dataset = instantiate(cfg.data.val)
+    dataset = build_data(cfg).val_dataset()
     indices = _val_indices(cfg, len(dataset))
     threads = _threads(cfg)
     workers = cfg.get("eval_workers", 0)
@@ -176,7 +176,7 @@ def evaluate_export(exported: ExportedModel, cfg: DictConfig, explicit: Collecti
     if exported.settings is not None:
         changed = apply_settings(cfg, exported.settings, "data.val_transforms", explicit=explicit)
         log.info("settings from %s: %s", exported.path, ", ".join(changed) or "as configured")
-    dataset = instantiate(cfg.data.val)
+    dataset = build_data(cfg).val_dataset()
     forward = exported_forward(exported, threads=_threads(cfg))
     with PooledEvaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), cfg.get("eval_workers", 0)) as pool:
         result = pool.evaluate(forward, dataset, _val_indices(cfg, len(dataset)))

@@ -4,9 +4,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import hydra
+from hydra.utils import instantiate
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,14 +16,13 @@ from ocrdet.utils.setup import setup_cli
 setup_cli()
 
 from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
-from ocrdet.cli.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.cli.build import build_data, build_logger, build_task, build_trainer  # noqa: E402
 from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.cli.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
-from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
 from ocrdet.utils.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.det.callbacks import RunArtifacts  # noqa: E402
@@ -32,47 +32,21 @@ from ocrdet.engine.loggers.sweep import close_parent_run, config_params, join_sw
 log = logging.getLogger("ocrdet.cli.train")
 
 
-def apply_finetune(model: Any, finetune: DictConfig | None) -> LoadReport | None:
-    """Load the finetune group's weights by key (and prefix) and report what matched. Model tensors left at their
-    initial values are a warning, except the threshold branch (absent from inference weights, it starts fresh)."""
-    if not finetune or not finetune.get("pretrained"):
-        return None
-    report = load_pretrained(model, finetune.pretrained, prefix=finetune.get("prefix") or "")
-    not_loaded = [k for k in report.missing + report.mismatched if ".thresh." not in f".{k}"]
-    level = logging.WARNING if not_loaded else logging.INFO
-    log.log(
-        level,
-        "finetune weights %s: %d matched, %d missing, %d unexpected, %d shape mismatches",
-        finetune.pretrained,
-        len(report.matched),
-        len(report.missing),
-        len(report.unexpected),
-        len(report.mismatched),
-    )
-    if report.missing or report.mismatched:
-        log.log(level, "not loaded (kept at init): %s", _summarise(report.missing + report.mismatched))
-    return report
-
-
-def warn_untrained_frozen(model: Any, finetune_report: LoadReport | None) -> None:
+def warn_untrained_frozen(model: Any, finetuned: Sequence[str] = ()) -> None:
     """A frozen sub-model (the CML teacher) that got no weights stays at its random initialisation for the whole
-    run: the students would learn from noise."""
+    run: the students would learn from noise. `finetuned`: the model keys the finetune weights set."""
     if not isinstance(model, DistillationModel):
         return
-    loaded = set(finetune_report.matched) if finetune_report else set()
+    loaded = set(finetuned)
     for name in model.frozen:
         if name in model.load_reports or any(k.startswith(f"{name}.") for k in loaded):
             continue
         log.warning(
             "sub-model %s is frozen but no weights were loaded into it: it stays at its random initialisation, so "
             "the losses that read it train against noise. Give it weights: the `pretrained` of its entry under "
-            "`members` (members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
+            "`model.members` (model.members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
             "ocrdet-extract) or finetune=cml_checkpoint", name,
         )
-
-
-def _summarise(keys: list[str], limit: int = 8) -> str:
-    return ", ".join(keys[:limit]) + (f" ... (+{len(keys) - limit})" if len(keys) > limit else "")
 
 
 def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
@@ -103,11 +77,13 @@ def _run_train(cfg: DictConfig) -> dict[str, float]:
     choices = _group_choices()
     # before anything is built: Hydra's instantiate resolves interpolations of the nodes it builds in place
     params = redact(config_params(cfg, choices))
+    data = build_data(cfg)  # first: its settings are checked before the model is built (it draws no random numbers)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
-    warn_untrained_frozen(task.model, apply_finetune(task.model, cfg.get("finetune")))
-    train_loader = build_train_loader(cfg)
-    val_loader = build_val_loader(cfg)
+    finetune = instantiate(cfg.finetune) if cfg.get("finetune") else None
+    warn_untrained_frozen(task.model, finetune.apply(task.model) if finetune is not None else [])
+    train_loader = data.train_dataloader()
+    val_loader = data.val_dataloader()
     _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)

@@ -1,7 +1,7 @@
 """Where the data pipeline's randomness comes from.
 
 Random transforms accept an optional `rng: np.random.Generator` at call time (tests pass a seeded one). Without it they
-draw a fresh Generator from NumPy's *global* state, which `ocrdet.data.loaders.WorkerSeeder` seeds per
+draw a fresh Generator from NumPy's *global* state, which `ocrdet.data.datamodule.WorkerSeeder` seeds per
 (seed, epoch, rank, worker): augmentations then differ across workers and epochs yet repeat exactly for one seed, and a
 forked worker never replays its siblings' stream (a Generator stored on the transform would be copied into every fork).
 """

@@ -378,7 +378,7 @@ class Trainer:
         drawn = self.epoch_samples + self.epoch_skipped
         if self.epoch_skipped and self.epoch_skipped / drawn > self.max_bad_fraction and drawn >= 20:
             raise RuntimeError(
-                f"{self.epoch_skipped} of {drawn} samples drawn this epoch were unusable (> data.max_bad_fraction="
+                f"{self.epoch_skipped} of {drawn} samples drawn this epoch were unusable (> trainer.max_bad_fraction="
                 f"{self.max_bad_fraction}); the log names each file and reason"
             )
 
