@@ -311,3 +311,6 @@ def check_values(cfg: DictConfig) -> None:
     for key in ("data.num_workers", "data.eval_num_workers", "seed"):
         _int_at(cfg, key, 0)
     _int_at(cfg, "trainer.max_epochs", 1)
+    from ocrdet.data.datamodule import check_crop_size
+
+    check_crop_size(OmegaConf.select(cfg, "data.crop_size", default=None, throw_on_missing=False))

@@ -199,6 +199,12 @@ class TrainLoader:
 
 
 # ---------------------------------------------------------------------------------------------------- the module
+def check_crop_size(crop: object) -> None:
+    """The network downsamples by 32: other crop sizes give feature maps the FPN cannot add together."""
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < STRIDE or crop % STRIDE):
+        raise ValueError(f"data.crop_size={crop!r}: must be a multiple of {STRIDE} (the network's stride), e.g. 640")
+
+
 @dataclass
 class DataModule:
     """A data set's train and val splits and how they are loaded. Subclasses name the data set's own settings and
@@ -227,10 +233,7 @@ class DataModule:
     seed: int = 1024
 
     def __post_init__(self) -> None:
-        crop = self.crop_size
-        if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < STRIDE or crop % STRIDE):
-            # the network downsamples by 32: other sizes give feature maps the FPN cannot add together
-            raise ValueError(f"data.crop_size={crop!r}: must be a multiple of {STRIDE} (the network's stride), e.g. 640")
+        check_crop_size(self.crop_size)
 
     def _dataset(self, split: Mapping[str, Any], train: bool, transforms: Transforms) -> DetDataset:
         raise NotImplementedError

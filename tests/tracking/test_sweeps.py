@@ -77,7 +77,7 @@ def test_local_sweep_makes_one_parent_with_a_child_run_per_job(local_sweep):
         assert params["groups.neck"] == neck and params["data.crop_size"] == "64"
         # each setting once: no Hydra instantiation keys, no interpolation copies, no per-run paths
         assert not [k for k in params if "_target_" in k or "_partial_" in k]
-        assert "model.neck.out_channels" not in params and "trainer.seed" not in params
+        assert "neck.out_channels" not in params and "trainer.seed" not in params  # the key is model.neck.*
         assert not [k for k, v in params.items() if v.startswith("/") or k.startswith(("paths.", "logger."))]
         assert len(params) == len(set(params))
         # Lightning's provenance tags
