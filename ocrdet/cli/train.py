@@ -118,6 +118,31 @@ RESUME_FREE_KEYS = (
 )
 
 
+def changed_keys(cfg: DictConfig, saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, checkpoint's value, value now) for each key whose value differs between `cfg` and a checkpoint's saved
+    (resolved) config, except those a resume may change (`RESUME_FREE_KEYS`, `resume_allow_changes`) and copies made
+    by interpolation."""
+    allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
+    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    before, legacy = upgrade_saved_config(flatten(saved))
+    # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
+    written = flatten(OmegaConf.to_container(cfg, resolve=False))
+
+    def derived(key: str) -> bool:
+        parts = key.split(".")
+        return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
+
+    # a checkpoint of the layout before issue 12 names some settings differently and lacks the new keys
+    keys = set(now) & set(before) if legacy else set(now) | set(before)
+    return [
+        (key, before.get(key, "<absent>"), now.get(key, "<absent>")) for key in sorted(keys)
+        if now.get(key, "<absent>") != before.get(key, "<absent>")
+        and not key.startswith(RESUME_FREE_KEYS)
+        and not derived(key)
+        and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
+    ]
+
+
 def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
     """Refuse to resume with a config that differs from the checkpoint's in a key that changes the run, naming the
     keys and their values, unless `resume_allow_changes` lists them (or holds "*")."""
@@ -127,30 +152,45 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
     if not saved:
         log.warning("%s records no config: cannot check that this resume uses the same settings", resume)
         return
-    allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
-    now = flatten(OmegaConf.to_container(cfg, resolve=True))
-    before = flatten(saved)
-    # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
-    written = flatten(OmegaConf.to_container(cfg, resolve=False))
-
-    def derived(key: str) -> bool:
-        parts = key.split(".")
-        return any("${" in str(written.get(".".join(parts[:i]), "")) for i in range(1, len(parts) + 1))
-
-    changed = [
-        key for key in sorted(set(now) | set(before))
-        if now.get(key, "<absent>") != before.get(key, "<absent>")
-        and not key.startswith(RESUME_FREE_KEYS)
-        and not derived(key)
-        and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
-    ]
+    changed = changed_keys(cfg, saved)
     if changed:
-        details = ", ".join(f"{k}: {before.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in changed)
+        details = ", ".join(f"{k}: {before!r} -> {now!r}" for k, before, now in changed)
         raise ValueError(
             f"resume={resume}: the config differs from the checkpoint's in {details}. A resume continues the same "
             f"run (its LR schedule, data and model); start a new run, or accept the change with "
-            f"resume_allow_changes=[{','.join(changed)}]"
+            f"resume_allow_changes=[{','.join(k for k, _, _ in changed)}]"
         )
+
+
+# The config layout before issue 12 (top-level backbone/neck/head and members, copies under model.* and task.*,
+# `freeze`, the train normalisation as a pipeline op): its keys as today's. Copies of a value under its new key need
+# no entry (`model.backbone.*`, `model.members.*.pretrained`, `trainer.max_bad_fraction` were all there, resolved).
+LEGACY_RENAMES = (
+    ("backbone.", "model.backbone."), ("neck.", "model.neck."), ("head.", "model.head."),
+    ("members.", "model.members."), ("data.train_transforms.normalize.", "data.batch_normalize."),
+)
+
+
+def upgrade_saved_config(saved: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A checkpoint's flattened config in today's keys, and whether it was written in the layout before issue 12
+    (then only the keys both layouts have can be compared)."""
+    if not any(key.startswith("task.model.") for key in saved):
+        return saved, False
+    upgraded: dict[str, Any] = {}
+    for key, value in saved.items():
+        if key.startswith(("task.model.", "task.loss.", "task.postprocess.", "task.metric.", "task.optimizer.")):
+            continue  # copies of the top-level nodes
+        for old, new in LEGACY_RENAMES:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        key = key.replace("model.members.teacher.model.", "model.members.teacher.")
+        if key.endswith(".freeze"):
+            key = key[: -len("freeze")] + "frozen"
+        if key.endswith("._partial_"):
+            continue  # the backbone became a partial: how it is built, not a setting
+        upgraded.setdefault(key, value)
+    return upgraded, True
 
 
 def _group_choices() -> dict[str, str]:
