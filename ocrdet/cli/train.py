@@ -15,7 +15,7 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values, legacy_key  # noqa: E402
 from ocrdet.cli.build import build_data, build_logger, build_task, build_trainer  # noqa: E402
 from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
@@ -162,31 +162,17 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
         )
 
 
-# The config layout before issue 12 (top-level backbone/neck/head and members, copies under model.* and task.*,
-# `freeze`, the train normalisation as a pipeline op): its keys as today's. Copies of a value under its new key need
-# no entry (`model.backbone.*`, `model.members.*.pretrained`, `trainer.max_bad_fraction` were all there, resolved).
-LEGACY_RENAMES = (
-    ("backbone.", "model.backbone."), ("neck.", "model.neck."), ("head.", "model.head."),
-    ("members.", "model.members."), ("data.train_transforms.normalize.", "data.batch_normalize."),
-)
-
-
 def upgrade_saved_config(saved: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """A checkpoint's flattened config in today's keys, and whether it was written in the layout before issue 12
-    (then only the keys both layouts have can be compared)."""
+    (then only the keys both layouts have can be compared: it lacks the new ones, and its copies under model.*,
+    task.* and data.train/val.* have no counterpart)."""
     if not any(key.startswith("task.model.") for key in saved):
         return saved, False
     upgraded: dict[str, Any] = {}
     for key, value in saved.items():
         if key.startswith(("task.model.", "task.loss.", "task.postprocess.", "task.metric.", "task.optimizer.")):
             continue  # copies of the top-level nodes
-        for old, new in LEGACY_RENAMES:
-            if key.startswith(old):
-                key = new + key[len(old):]
-                break
-        key = key.replace("model.members.teacher.model.", "model.members.teacher.")
-        if key.endswith(".freeze"):
-            key = key[: -len("freeze")] + "frozen"
+        key = legacy_key(key)
         if key.endswith("._partial_"):
             continue  # the backbone became a partial: how it is built, not a setting
         upgraded.setdefault(key, value)

@@ -37,7 +37,9 @@ class Finetune:
         if not self.submodels:
             return self._report(load_pretrained(model, self.pretrained, prefix=self.prefix), "")
         if not hasattr(model, "submodel"):
-            raise ValueError(f"finetune.submodels={list(self.submodels)} needs a distillation model (distill_mode=dml|cml)")
+            raise ValueError(
+                f"finetune.submodels={list(self.submodels)} needs a distillation model (distill_mode=dml|cml)"
+            )
         loaded: List[str] = []
         for name in self.submodels:
             report = load_pretrained(model.submodel(str(name)), self.pretrained, prefix=self.prefix)
