@@ -109,7 +109,7 @@ def test_compare_lists_both_runs_with_their_differing_params(local_sweep, capsys
     sweep_dir, uri = local_sweep
     compare_main(["--tracking-uri", uri, "-e", "local", "--sweep", str(sweep_dir)])
     header, *rows = capsys.readouterr().out.strip().splitlines()
-    assert header.split() == ["run", "name", "status", "groups.neck", "neck.shortcut", "best", "val/hmean"]
+    assert header.split() == ["run", "name", "status", "groups.neck", "model.neck.shortcut", "best", "val/hmean"]
     assert len(rows) == 2
     by_name = {" ".join(r.split()[1:3]): r.split() for r in rows}
     assert by_name["0: neck=rse_fpn"][4:] == ["rse_fpn", "True", "0.000000"]
