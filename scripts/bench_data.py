@@ -8,7 +8,7 @@ Prints, per crop size, one figure per line:
       PaddleOCR's own pipeline timed in the same run (`--reference paddleocr`, the default: its student config's
       train transforms built by its own code in its environment, `scripts/paddleocr_reference.py`, on the same
       images, batch for batch in turn with ocrdet's so machine load hits both alike). The process is first set up
-      as every loader worker sets itself up (`ocrdet.data.loaders.setup_worker_process`: the allocator keeps freed
+      as every loader worker sets itself up (`ocrdet.data.datamodule.setup_worker_process`: the allocator keeps freed
       memory), so it measures what one worker does; `--as-is` leaves the process as it starts;
   pipeline_1proc_<crop>_cpu: the same run per CPU second used by the process (all its threads): what the pipeline
       costs, less sensitive than wall time to other jobs on a shared machine;
@@ -35,8 +35,7 @@ import paddle
 from hydra.utils import instantiate
 
 from ocrdet.cli.config import compose_config
-from ocrdet.data.collate import TrainBatchToFloat, collate_train
-from ocrdet.data.loaders import MappedLoader, build_dataloader, setup_worker_process
+from ocrdet.data.datamodule import TrainBatchToFloat, TrainLoader, build_dataloader, collate_train, setup_worker_process
 from ocrdet.data.profiling import OpTimes
 from reference_process import ReferenceProcess, add_reference_args, machine
 
@@ -58,7 +57,11 @@ class Pipeline:
         return dict(instantiate(self.data.train_transforms))
 
     def dataset(self, transforms: dict[str, Any]) -> Any:
-        return instantiate(self.data.train, transforms=transforms, _convert_="object")
+        return instantiate(self.data, train_transforms=transforms).train_dataset()
+
+    def to_float(self) -> TrainBatchToFloat:
+        """The main-process half of the train loader (ocrdet.data.datamodule.DataModule.train_dataloader)."""
+        return TrainBatchToFloat(instantiate(self.data.batch_normalize))
 
 
 def figure(name: str, rate: float, reference: float | None) -> str:
@@ -72,12 +75,12 @@ def bench_one_process(
     """(samples per wall second, samples per CPU second of this process, mean wall ms per op) over `samples` random
     train images, delivered as the training step receives them: batches of BATCH_SIZE collated (`collate_train`),
     made tensors and converted in this process (`TrainBatchToFloat`: the batch normalization when the pipeline's
-    NormalizeImage runs on_batch, and the binary targets' float32). With `reference` (which times PaddleOCR's
+    data module's batch_normalize, and the binary targets' float32). With `reference` (which times PaddleOCR's
     pipeline on a batch of image file names), the same images go through it before each of ours, and the fourth
     value is its samples per second."""
     times = OpTimes()
     dataset = pipeline.dataset(times.wrap(pipeline.transforms()))
-    to_float = TrainBatchToFloat.for_dataset(dataset)
+    to_float = pipeline.to_float()
     np.random.seed(seed)
     order = np.random.permutation(len(dataset))
     indices = [int(order[i % len(order)]) for i in range(samples + WARMUP_SAMPLES)]
@@ -121,7 +124,7 @@ def bench_loader(pipeline: Pipeline, samples: int, workers: int, seed: int) -> f
     loader = build_dataloader(
         dataset, BATCH_SIZE, collate_train, shuffle=True, num_workers=workers, seed=seed, use_shared_memory=True
     )
-    loader = MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))  # as ocrdet.cli.build.build_train_loader
+    loader = TrainLoader(loader, pipeline.to_float())  # as DataModule.train_dataloader
     seen = 0
     start = time.perf_counter()
     while seen < samples:

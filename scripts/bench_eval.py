@@ -73,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
         f"weights={args.weights}",
     ]
     cfg = compose_config("eval", overrides)
-    dataset = instantiate(cfg.data.val)
+    dataset = instantiate(cfg.data).val_dataset()
     postprocess = instantiate(cfg.postprocess)
     metric = instantiate(cfg.metric)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))

@@ -43,7 +43,7 @@ def eval_input(root: Path, index: int = 0, side: int = 736) -> np.ndarray:
     """Test image `index` (natural order: 0 is img_1) through the configured eval transforms, as a [1,3,H,W] batch."""
     resize = f"data.val_transforms.resize.limit_side_len={side}"
     overrides = ["data=icdar2015", f"data.root={root}", resize, "weights=-"]
-    dataset = instantiate(compose_config("eval", overrides).data.val)
+    dataset = instantiate(compose_config("eval", overrides).data).val_dataset()
     return np.ascontiguousarray(dataset[index]["image"][None], dtype=np.float32)
 
 

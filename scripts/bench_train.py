@@ -28,7 +28,7 @@ from hydra.utils import instantiate
 
 from ocrdet.cli.build import build_task
 from ocrdet.cli.config import compose_config
-from ocrdet.data.collate import TrainBatchToFloat, collate_train
+from ocrdet.data.datamodule import TrainBatchToFloat, collate_train
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
 from reference_process import ReferenceProcess, add_reference_args, machine
@@ -58,9 +58,10 @@ def build_train_step(mode: str = "student", crop: int = 640, batch: int = 8, ext
         overrides.append("distill_mode=cml")
     cfg = compose_config("train", overrides)
     task = build_task(cfg, with_optimizer=False)
-    dataset = instantiate(cfg.data.train)
+    data = instantiate(cfg.data)
+    dataset = data.train_dataset()
     compact = {k: paddle.to_tensor(v) for k, v in collate_train([dataset[i] for i in range(batch)]).items()}
-    tensors = TrainBatchToFloat.for_dataset(dataset)(compact)  # as the train loader hands batches over
+    tensors = TrainBatchToFloat(data.batch_normalize)(compact)  # as the train loader hands batches over
     optimizer = paddle.optimizer.Adam(learning_rate=1e-4, parameters=task.trainable_parameters())
     task.train()
     return TrainStep(task, tensors, optimizer)

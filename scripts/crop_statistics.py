@@ -124,7 +124,7 @@ def ocrdet_draws(root: Path, draws: int, crop: int, fused: str | None) -> Iterat
     if fused is not None:
         overrides.append(f"data.train_transforms.augment.fused={fused}")
     ops = instantiate(compose_config("train", overrides).data.train_transforms)
-    chain = [ops[name] for name in ("augment", "crop", "shrink_map") if ops.get(name) is not None]
+    chain = [ops[name] for name in ("augment", "shrink_map") if ops.get(name) is not None]
     rects: list[tuple[int, int, int, int, int, int]] = []
     original = random_crop.crop_area
 

@@ -5,45 +5,29 @@ import paddle
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ocrdet.data.collate import TrainBatchToFloat, collate_eval, collate_train
-from ocrdet.data.loaders import MappedLoader, build_dataloader
+from ocrdet.data.datamodule import DataModule
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.trainer import Trainer
 
 
 def build_task(cfg: DictConfig, with_optimizer: bool = True) -> TrainModule:
-    """The task with its model, loss, post-processing, metric and (partial) optimizer."""
-    overrides = {} if with_optimizer else {"optimizer": None}
-    return instantiate(cfg.task, **overrides)
-
-
-def build_train_loader(cfg: DictConfig) -> MappedLoader:
-    """Workers collate compact batches (uint8 image and binary targets); the main process makes them float32."""
-    dataset = instantiate(cfg.data.train)
-    loader = build_dataloader(
-        dataset,
-        batch_size=cfg.data.batch_size,
-        collate_fn=collate_train,
-        shuffle=True,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.seed,
+    """The task (`cfg.task`: its own settings) with its model, loss, post-processing, metric and (partial) optimizer,
+    which are top-level keys of the config so that each is overridden by its short name (`postprocess.box_thresh`,
+    `optim.lr`) and written once."""
+    return instantiate(
+        cfg.task,
+        model=cfg.model,
+        loss=cfg.get("loss"),
+        postprocess=cfg.postprocess,
+        metric=cfg.metric,
+        optimizer=cfg.get("optim") if with_optimizer else None,
     )
-    return MappedLoader(loader, TrainBatchToFloat.for_dataset(dataset))
 
 
-def build_val_loader(cfg: DictConfig) -> paddle.io.DataLoader | None:
-    if cfg.data.get("val") is None:
-        return None
-    return build_dataloader(
-        instantiate(cfg.data.val),
-        batch_size=cfg.data.eval_batch_size,
-        collate_fn=collate_eval,
-        shuffle=False,
-        num_workers=cfg.data.eval_num_workers,
-        seed=cfg.seed,
-        evaluation=True,
-    )
+def build_data(cfg: DictConfig) -> DataModule:
+    """The data module of `cfg.data` (datasets are built when a loader or dataset is asked for)."""
+    return instantiate(cfg.data)
 
 
 def build_logger(cfg: DictConfig) -> Logger | None:

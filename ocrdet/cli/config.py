@@ -56,13 +56,14 @@ def _without_resume(overrides: Sequence[str]) -> list[str]:
 
 
 def _saved_overrides(folder: str) -> list[str] | None:
-    """The command-line overrides a run dir (`.hydra/overrides.yaml`) or sweep dir (`multirun.yaml`) was made with."""
+    """The command-line overrides a run dir (`.hydra/overrides.yaml`) or sweep dir (`multirun.yaml`) was made with,
+    in today's keys (`legacy_override`)."""
     sweep, run = os.path.join(folder, "multirun.yaml"), os.path.join(folder, ".hydra", "overrides.yaml")
     try:
         if os.path.isfile(sweep):
-            return _without_resume(OmegaConf.load(sweep).hydra.overrides.task)
+            return [legacy_override(o) for o in _without_resume(OmegaConf.load(sweep).hydra.overrides.task)]
         if os.path.isfile(run):
-            return _without_resume(OmegaConf.load(run))
+            return [legacy_override(o) for o in _without_resume(OmegaConf.load(run))]
     except Exception:  # an unreadable leftover is no match
         return None
     return None
@@ -93,9 +94,49 @@ def compose_config(config_name: str, overrides: Sequence[str] = (), output_dir: 
 # What a trained run decides for every later command on its weights: the architecture (groups and their keys), the
 # post-processing and the data (its eval transforms). Overrides of these travel from the run to eval/export/predict.
 RUN_KEYS = (
-    "backbone", "neck", "head", "distill_mode", "experiment", "postprocess", "data",
-    "distill", "members", "model", "loss", "task",
+    "backbone", "neck", "head", "distill_mode", "experiment", "postprocess", "data", "distill", "model", "loss", "task",
 )
+
+# Keys of the config layout before issue 12 and their names today: prefixes (ending in ".") or whole keys, first
+# match wins. Runs and checkpoints written then keep working: their saved overrides and configs are read through it.
+LEGACY_KEYS = (
+    ("members.teacher.model.", "model.members.teacher."),
+    ("model.members.teacher.model.", "model.members.teacher."),
+    ("backbone.", "model.backbone."),
+    ("neck.", "model.neck."),
+    ("head.", "model.head."),
+    ("members.", "model.members."),
+    ("data.train_transforms.normalize.", "data.batch_normalize."),
+    ("data.train_transforms.crop.", "data.train_transforms.augment.crop."),
+    ("distill.frozen_bn_eval", "model.frozen_bn_eval"),
+    ("data.max_bad_fraction", "trainer.max_bad_fraction"),
+    ("finetune.teacher", "finetune.pretrained"),
+)
+LEGACY_GROUP_OVERRIDES = {"transforms@data.train_transforms=db_train_copy_paste": "copy_paste=ppocrv3"}
+
+
+def legacy_key(key: str) -> str:
+    """A config key of the layout before issue 12 (`members.teacher.freeze`) as today's
+    (`model.members.teacher.frozen`); a key of today's layout unchanged."""
+    for old, new in LEGACY_KEYS:
+        if key.startswith(old) if old.endswith(".") else key == old:
+            key = new + key[len(old):]
+            break
+    return key[: -len("freeze")] + "frozen" if key.endswith(".freeze") else key
+
+
+def legacy_override(override: str) -> str:
+    """A command-line override saved by a run before issue 12, in today's keys (`neck.out_channels=64` ->
+    `model.neck.out_channels=64`, `backbone@members.teacher.model.backbone=x` ->
+    `backbone@model.members.teacher.backbone=x`)."""
+    if override in LEGACY_GROUP_OVERRIDES:
+        return LEGACY_GROUP_OVERRIDES[override]
+    key, sep, value = override.partition("=")
+    sign = key[: len(key) - len(key.lstrip("+~"))]
+    name, at, package = key[len(sign):].partition("@")
+    if at:
+        return f"{sign}{name}@{legacy_key(package + '.')[:-1]}{sep}{value}"
+    return f"{sign}{legacy_key(name)}{sep}{value}"
 
 
 @dataclass
@@ -120,7 +161,7 @@ def find_run(weights: str | Path) -> RunConfig | None:
     for folder in candidates:
         saved = folder / ".hydra" / "overrides.yaml"
         if saved.is_file():
-            return RunConfig(folder.resolve(), [str(o) for o in OmegaConf.load(saved)])
+            return RunConfig(folder.resolve(), [legacy_override(str(o)) for o in OmegaConf.load(saved)])
     return None
 
 
@@ -306,16 +347,11 @@ def _int_at(cfg: DictConfig, key: str, minimum: int) -> None:
 
 def check_values(cfg: DictConfig) -> None:
     """Values Paddle or numpy would otherwise reject deep inside a run without naming the key."""
-    from omegaconf import OmegaConf
-
-    from ocrdet.data.transforms.resize_for_test import STRIDE
-
     for key in ("data.batch_size", "data.eval_batch_size", "trainer.accumulate_grad_batches"):
         _int_at(cfg, key, 1)
     for key in ("data.num_workers", "data.eval_num_workers", "seed"):
         _int_at(cfg, key, 0)
     _int_at(cfg, "trainer.max_epochs", 1)
-    crop = OmegaConf.select(cfg, "data.crop_size", default=None, throw_on_missing=False)
-    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < STRIDE or crop % STRIDE):
-        # the network downsamples by 32: other sizes give feature maps the FPN cannot add together
-        raise ValueError(f"data.crop_size={crop!r}: must be a multiple of {STRIDE} (the network's stride), e.g. 640")
+    from ocrdet.data.datamodule import check_crop_size
+
+    check_crop_size(OmegaConf.select(cfg, "data.crop_size", default=None, throw_on_missing=False))

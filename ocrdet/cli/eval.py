@@ -32,6 +32,7 @@ setup_cli()
 import paddle  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
+from ocrdet.cli.build import build_data  # noqa: E402
 from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weights  # noqa: E402
 from ocrdet.cli.predict import default_submodel  # noqa: E402
 from ocrdet.det.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
@@ -51,7 +52,7 @@ def run_eval(cfg: DictConfig, explicit: Collection[str] | None = None) -> dict[s
     `explicit`: the override keys given on the command line, which an export's inference.yml does not replace
     (default: the running Hydra job's)."""
     forwards = _forwards(cfg, command_line_keys() if explicit is None else explicit)
-    dataset = instantiate(cfg.data.val)  # after _forwards: an export's inference.yml sets the val pipeline
+    dataset = build_data(cfg).val_dataset()  # after _forwards: an export's inference.yml sets the val pipeline
     workers = int(cfg.get("eval_workers", 0))
     with Evaluator(instantiate(cfg.postprocess), instantiate(cfg.metric), workers) as evaluator:
         result = evaluator.evaluate(forwards, dataset, _val_indices(cfg, len(dataset)), PROGRESS_EVERY)
@@ -63,7 +64,7 @@ def run_search(cfg: DictConfig, explicit: Collection[str] | None = None) -> pp_s
     """Compute the val split's maps once with the first evaluated (sub-)model, score `cfg.search_grid` on them,
     print each setting and the best, and save the best for the run behind `cfg.weights` (else this job's dir)."""
     (forward,) = _forwards(cfg, command_line_keys() if explicit is None else explicit, main_only=True).values()
-    dataset = instantiate(cfg.data.val)
+    dataset = build_data(cfg).val_dataset()
     indices = _val_indices(cfg, len(dataset))
     grid = instantiate(cfg.search_grid)
     log.info("computing the probability maps of %d val images", len(indices))

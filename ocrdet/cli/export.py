@@ -19,6 +19,7 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
+from ocrdet.cli.build import build_data  # noqa: E402
 from ocrdet.cli.config import CONF_DIR, check_targets, run_on_weights  # noqa: E402
 from ocrdet.det.deploy import (  # noqa: E402
     ONNX_FILE,
@@ -145,7 +146,7 @@ def _score(forward: MapFn, cfg: DictConfig, settings: InferenceSettings | None, 
     cfg = copy.deepcopy(cfg)  # changed below
     if settings is not None:
         apply_settings(cfg, settings, "data.val_transforms")
-    dataset = instantiate(cfg.data.val)
+    dataset = build_data(cfg).val_dataset()
     indices = range(min(len(dataset), limit if limit is not None else len(dataset)))
     with Evaluator(instantiate(cfg.postprocess), instantiate(cfg.metric)) as evaluator:
         return evaluator.evaluate({None: forward}, dataset, indices)

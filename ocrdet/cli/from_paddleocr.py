@@ -120,7 +120,7 @@ def _map_keys(
 
 
 def _architecture(conv: Conversion, arch: dict, where: str, prefix: str) -> dict[str, str]:
-    """Backbone/Neck/Head of one model into overrides under `prefix` (`` or `members.teacher.model.`); returns the
+    """Backbone/Neck/Head of one model into overrides under `prefix` (`model.` or `model.members.teacher.`); returns the
     group options it corresponds to."""
     groups: dict[str, str] = {}
     backbone = dict(arch.get("Backbone") or {})
@@ -195,7 +195,7 @@ def _global(conv: Conversion, section: dict, distill_mode: str) -> None:
             if not value:
                 continue
             if distill_mode == "dml":
-                conv.note(where, "a leftover in the DML recipe (matches no key); use members.student.pretrained=...")
+                conv.note(where, "a leftover in the DML recipe (matches no key); use model.members.student.pretrained=...")
             elif distill_mode == "cml":
                 conv.groups["finetune"] = "cml_checkpoint"
                 conv.values["finetune.pretrained"] = value
@@ -244,24 +244,24 @@ def _distillation(conv: Conversion, arch: dict, mode: str) -> None:
     if len(trained) != 2 or len(frozen) > 1:
         conv.note("Architecture.Models", f"ocrdet has two trained sub-models and at most one frozen; got {list(models)}")
     first = models[trained[0]] if trained else {}
-    conv.groups.update(_architecture(conv, first, f"Architecture.Models.{trained[0] if trained else '?'}", ""))
+    conv.groups.update(_architecture(conv, first, f"Architecture.Models.{trained[0] if trained else '?'}", "model."))
     for role, name in zip(roles, trained):
         model = models[name] or {}
         if role == "student2" and _arch_part(model) != _arch_part(first):
             conv.note(f"Architecture.Models.{name}", "ocrdet's Student2 always has the Student's architecture")
         if _local_weights(conv, f"Architecture.Models.{name}.pretrained", model.get("pretrained")):
-            conv.values[f"members.{role}.pretrained"] = model["pretrained"]
+            conv.values[f"model.members.{role}.pretrained"] = model["pretrained"]
     if frozen:
         name = frozen[0]
         teacher = models[name] or {}
         if name != "Teacher":
             conv.values["distill.teacher"] = name
-        groups = _architecture(conv, teacher, f"Architecture.Models.{name}", "members.teacher.model.")
+        groups = _architecture(conv, teacher, f"Architecture.Models.{name}", "model.members.teacher.")
         for group, option in groups.items():
             if option != TEACHER_GROUPS[group]:
-                conv.groups[f"{group}@members.teacher.model.{group}"] = option
+                conv.groups[f"{group}@model.members.teacher.{group}"] = option
         if _local_weights(conv, f"Architecture.Models.{name}.pretrained", teacher.get("pretrained")):
-            conv.values["members.teacher.pretrained"] = teacher["pretrained"]
+            conv.values["model.members.teacher.pretrained"] = teacher["pretrained"]
 
 
 def _arch_part(model: dict) -> tuple:
@@ -367,7 +367,7 @@ def _train_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
             conv.values["data.crop_size"] = int(size[0])
             if size[0] != size[1]:
                 conv.note(f"{where}.size", f"{size}: only square crops (data.crop_size) are supported")
-            mapping = {k: f"{base}.crop.{k}" for k in CROP_DEFAULTS}
+            mapping = {k: f"{base}.augment.crop.{k}" for k in CROP_DEFAULTS}
             _map_keys(conv, where, args, mapping, defaults=CROP_DEFAULTS)
         elif name == "MakeBorderMap":
             mapping = {k: f"{base}.border_map.{k}" for k in BORDER_DEFAULTS}
@@ -376,7 +376,7 @@ def _train_ops(conv: Conversion, ops: list[tuple[str, dict]]) -> None:
             mapping = {k: f"{base}.shrink_map.{k}" for k in SHRINK_DEFAULTS}
             _map_keys(conv, where, args, mapping, defaults=SHRINK_DEFAULTS)
         elif name == "NormalizeImage":
-            _normalize(conv, where, args, f"{base}.normalize")
+            _normalize(conv, where, args, "data.batch_normalize")  # the train batch is normalised as a whole
         else:
             conv.note(where, "transform not implemented")
 
@@ -444,7 +444,7 @@ def convert(config: dict) -> tuple[str, Conversion]:
     mode = _detect_mode(arch)
     conv = Conversion()
     if mode == "student":
-        conv.groups.update(_architecture(conv, arch, "Architecture", ""))
+        conv.groups.update(_architecture(conv, arch, "Architecture", "model."))
     else:
         _distillation(conv, arch, mode)
     _global(conv, dict(config.get("Global") or {}), mode)
@@ -509,7 +509,7 @@ def minimal_overrides(experiment: str, conv: Conversion) -> list[str]:
         base = composed(groups)
         copy_paste = conv.values.pop("_copy_paste", None)
         if copy_paste is not None and copy_paste != (base.data.train_transforms.get("copy_paste") is not None):
-            groups.append(f"transforms@data.train_transforms={'db_train_copy_paste' if copy_paste else 'db_train'}")
+            groups.append("copy_paste=ppocrv3" if copy_paste else "data.train_transforms.copy_paste=null")
             base = composed(groups)
         overrides = []
         for key, value in conv.values.items():

@@ -5,9 +5,10 @@ import contextlib
 import importlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import hydra
+from hydra.utils import instantiate
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,15 +16,14 @@ from ocrdet.utils.setup import setup_cli
 
 setup_cli()
 
-from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values  # noqa: E402
-from ocrdet.cli.build import build_logger, build_task, build_trainer, build_train_loader, build_val_loader  # noqa: E402
+from ocrdet.cli.config import CONF_DIR, check_targets, check_types, check_values, legacy_key  # noqa: E402
+from ocrdet.cli.build import build_data, build_logger, build_task, build_trainer  # noqa: E402
 from ocrdet.engine.loggers.base import flatten  # noqa: E402
 from ocrdet.engine.loggers.mlflow import MLflowLogger  # noqa: E402
 from ocrdet.engine import checkpoint_io  # noqa: E402
 from ocrdet.cli.launch import is_worker, launch  # noqa: E402
 from ocrdet.engine.trainer import seed_everything  # noqa: E402
 from ocrdet.models.distillation import DistillationModel  # noqa: E402
-from ocrdet.models.weights import LoadReport, load_pretrained  # noqa: E402
 from ocrdet.utils.run_lock import run_dir_lock  # noqa: E402
 from ocrdet.engine.loggers.redact import install_log_redaction, redact, redact_files  # noqa: E402
 from ocrdet.det.callbacks import RunArtifacts  # noqa: E402
@@ -33,47 +33,21 @@ from ocrdet.engine.loggers.sweep import close_parent_run, config_params, join_sw
 log = logging.getLogger("ocrdet.cli.train")
 
 
-def apply_finetune(model: Any, finetune: DictConfig | None) -> LoadReport | None:
-    """Load the finetune group's weights by key (and prefix) and report what matched. Model tensors left at their
-    initial values are a warning, except the threshold branch (absent from inference weights, it starts fresh)."""
-    if not finetune or not finetune.get("pretrained"):
-        return None
-    report = load_pretrained(model, finetune.pretrained, prefix=finetune.get("prefix") or "")
-    not_loaded = [k for k in report.missing + report.mismatched if ".thresh." not in f".{k}"]
-    level = logging.WARNING if not_loaded else logging.INFO
-    log.log(
-        level,
-        "finetune weights %s: %d matched, %d missing, %d unexpected, %d shape mismatches",
-        finetune.pretrained,
-        len(report.matched),
-        len(report.missing),
-        len(report.unexpected),
-        len(report.mismatched),
-    )
-    if report.missing or report.mismatched:
-        log.log(level, "not loaded (kept at init): %s", _summarise(report.missing + report.mismatched))
-    return report
-
-
-def warn_untrained_frozen(model: Any, finetune_report: LoadReport | None) -> None:
+def warn_untrained_frozen(model: Any, finetuned: Sequence[str] = ()) -> None:
     """A frozen sub-model (the CML teacher) that got no weights stays at its random initialisation for the whole
-    run: the students would learn from noise."""
+    run: the students would learn from noise. `finetuned`: the model keys the finetune weights set."""
     if not isinstance(model, DistillationModel):
         return
-    loaded = set(finetune_report.matched) if finetune_report else set()
+    loaded = set(finetuned)
     for name in model.frozen:
         if name in model.load_reports or any(k.startswith(f"{name}.") for k in loaded):
             continue
         log.warning(
             "sub-model %s is frozen but no weights were loaded into it: it stays at its random initialisation, so "
             "the losses that read it train against noise. Give it weights: the `pretrained` of its entry under "
-            "`members` (members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
+            "`model.members` (model.members.teacher.pretrained=<.pdparams> for CML, e.g. the DML run's Student from "
             "ocrdet-extract) or finetune=cml_checkpoint", name,
         )
-
-
-def _summarise(keys: list[str], limit: int = 8) -> str:
-    return ", ".join(keys[:limit]) + (f" ... (+{len(keys) - limit})" if len(keys) > limit else "")
 
 
 def _continue_logger_run(cfg: DictConfig, resume: Path | None) -> None:
@@ -104,11 +78,13 @@ def _run_train(cfg: DictConfig) -> dict[str, float]:
     choices = _group_choices()
     # before anything is built: Hydra's instantiate resolves interpolations of the nodes it builds in place
     params = redact(config_params(cfg, choices))
+    data = build_data(cfg)  # first: its settings are checked before the model is built (it draws no random numbers)
     seed_everything(cfg.seed)  # before building: the initial weights are a function of the seed
     task = build_task(cfg)
-    warn_untrained_frozen(task.model, apply_finetune(task.model, cfg.get("finetune")))
-    train_loader = build_train_loader(cfg)
-    val_loader = build_val_loader(cfg)
+    finetune = instantiate(cfg.finetune) if cfg.get("finetune") else None
+    warn_untrained_frozen(task.model, finetune.apply(task.model) if finetune is not None else [])
+    train_loader = data.train_dataloader()
+    val_loader = data.val_dataloader()
     _continue_logger_run(cfg, resume)
     logger = build_logger(cfg)
     trainer = build_trainer(cfg, logger)
@@ -134,9 +110,8 @@ def _run_train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-# Keys a resume may change freely: where things are written or logged (the checkpoint callback's class is the files'
-# layout), how fast data loads, how much is printed. Anything else changes the run (batch size -> the LR schedule's
-# steps, lr, model, data) and needs consent.
+# Keys a resume may change freely: where things are written or logged, how fast data loads, how much is printed.
+# Anything else changes the run (batch size -> the LR schedule's steps, lr, model, data) and needs consent.
 RESUME_FREE_KEYS = (
     "paths.", "resume", "logger.", "callbacks.progress.", "callbacks.model_checkpoint.dirpath",
     "callbacks.model_checkpoint._target_", "data.num_workers",
@@ -145,18 +120,13 @@ RESUME_FREE_KEYS = (
 )
 
 
-def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
-    """Refuse to resume with a config that differs from the checkpoint's in a key that changes the run, naming the
-    keys and their values, unless `resume_allow_changes` lists them (or holds "*")."""
-    if resume is None:
-        return
-    saved = checkpoint_io.read_states(resume).get("hyper_parameters")
-    if not saved:
-        log.warning("%s records no config: cannot check that this resume uses the same settings", resume)
-        return
+def changed_keys(cfg: DictConfig, saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, checkpoint's value, value now) for each key whose value differs between `cfg` and a checkpoint's saved
+    (resolved) config, except those a resume may change (`RESUME_FREE_KEYS`, `resume_allow_changes`) and copies made
+    by interpolation."""
     allowed = [str(k) for k in cfg.get("resume_allow_changes") or []]
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
-    before = flatten(saved)
+    before, legacy = upgrade_saved_config(flatten(saved))
     # a key set by interpolation (`task.optimizer: ${optim}`) changes with its source: name only the source
     written = flatten(OmegaConf.to_container(cfg, resolve=False))
 
@@ -172,21 +142,16 @@ def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
         log.info("resume: %s moved: %s -> %s", key, before[key], now.get(key))
         return True
 
-    changed = [
-        key for key in sorted(set(now) | set(before))
+    # a checkpoint of the layout before issue 12 names some settings differently and lacks the new keys
+    keys = set(now) & set(before) if legacy else set(now) | set(before)
+    return [
+        (key, before.get(key, "<absent>"), now.get(key, "<absent>")) for key in sorted(keys)
         if now.get(key, "<absent>") != before.get(key, "<absent>")
         and not key.startswith(RESUME_FREE_KEYS)
         and not derived(key)
         and not moved(key)
         and not any(a == "*" or key == a or key.startswith(a + ".") for a in allowed)
     ]
-    if changed:
-        details = ", ".join(f"{k}: {before.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in changed)
-        raise ValueError(
-            f"resume={resume}: the config differs from the checkpoint's in {details}. A resume continues the same "
-            f"run (its LR schedule, data and model); start a new run, or accept the change with "
-            f"resume_allow_changes=[{','.join(changed)}]"
-        )
 
 
 def _locatable(path: str) -> bool:
@@ -203,6 +168,42 @@ def _locatable(path: str) -> bool:
             obj = getattr(obj, name)
         return True
     return False
+
+
+def check_resume_config(cfg: DictConfig, resume: Path | None) -> None:
+    """Refuse to resume with a config that differs from the checkpoint's in a key that changes the run, naming the
+    keys and their values, unless `resume_allow_changes` lists them (or holds "*")."""
+    if resume is None:
+        return
+    saved = checkpoint_io.read_states(resume).get("hyper_parameters")
+    if not saved:
+        log.warning("%s records no config: cannot check that this resume uses the same settings", resume)
+        return
+    changed = changed_keys(cfg, saved)
+    if changed:
+        details = ", ".join(f"{k}: {before!r} -> {now!r}" for k, before, now in changed)
+        raise ValueError(
+            f"resume={resume}: the config differs from the checkpoint's in {details}. A resume continues the same "
+            f"run (its LR schedule, data and model); start a new run, or accept the change with "
+            f"resume_allow_changes=[{','.join(k for k, _, _ in changed)}]"
+        )
+
+
+def upgrade_saved_config(saved: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A checkpoint's flattened config in today's keys, and whether it was written in the layout before issue 12
+    (then only the keys both layouts have can be compared: it lacks the new ones, and its copies under model.*,
+    task.* and data.train/val.* have no counterpart)."""
+    if not any(key.startswith("task.model.") for key in saved):
+        return saved, False
+    upgraded: dict[str, Any] = {}
+    for key, value in saved.items():
+        if key.startswith(("task.model.", "task.loss.", "task.postprocess.", "task.metric.", "task.optimizer.")):
+            continue  # copies of the top-level nodes
+        key = legacy_key(key)
+        if key.endswith("._partial_"):
+            continue  # the backbone became a partial: how it is built, not a setting
+        upgraded.setdefault(key, value)
+    return upgraded, True
 
 
 def _group_choices() -> dict[str, str]:

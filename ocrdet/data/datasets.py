@@ -27,7 +27,7 @@ Bad data, by kind (labels are parsed at construction, so label errors stop the r
 
 Training samples carry `skipped` (draws dropped to produce this one) and `skip_reasons` (their messages): loader
 workers are separate processes, so the count travels with the data (`collate_train` sums it per batch, the Trainer
-per epoch and stops past `data.max_bad_fraction`). `MAX_CONSECUTIVE_SKIPS` drops in a row stop the run.
+per epoch and stops past `trainer.max_bad_fraction`). `MAX_CONSECUTIVE_SKIPS` drops in a row stop the run.
 
 An op that declares it needs extra samples (`UsesExtraSamples`, e.g. CopyPaste) gets them in `data["ext_data"]`;
 unusable extra draws are logged and redrawn but not counted (the sample itself was not lost).

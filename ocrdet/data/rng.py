@@ -4,7 +4,7 @@ Random transforms accept an optional `rng: np.random.Generator` at call time (te
 draw from the generator of the sample being built (`sample_rng`), which a training dataset derives from
 (seed, epoch, sample index) alone: a sample's augmentation is then the same whichever worker builds it, whether the
 loader prefetches, and after a mid-epoch resume that skips the batches before it. Outside a sample (a transform called
-by hand) they draw from NumPy's global state, which `WorkerSeeder` seeds per (seed, epoch, rank, worker).
+by hand) they draw from NumPy's global state, which `ocrdet.data.datamodule.WorkerSeeder` seeds per (seed, epoch, rank, worker).
 """
 from __future__ import annotations
 

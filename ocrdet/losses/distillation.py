@@ -196,16 +196,18 @@ class CombinedLoss(nn.Layer):
     and every term of every component. A key produced twice raises, since logging would hide one of them.
 
     Args:
-        losses: component name -> loss layer returning a dict with `loss` (e.g. {"dml": DMLLoss(...)}).
+        losses: component name -> loss layer returning a dict with `loss` (e.g. {"dml": DMLLoss(...)}), summed in
+            this order; a None component (an unfilled config slot) is left out.
         weights: component name -> weight; missing names weigh 1.0.
     """
 
     def __init__(self, losses: Mapping[str, nn.Layer], weights: Optional[Mapping[str, float]] = None) -> None:
         super().__init__()
+        losses = {str(n): loss for n, loss in losses.items() if loss is not None}
         if not losses:
             raise ValueError("CombinedLoss needs at least one component")
-        self.names = [str(n) for n in losses]
-        weights = dict(weights or {})
+        self.names = list(losses)
+        weights = {n: w for n, w in (weights or {}).items() if w is not None}
         unknown = [str(n) for n in weights if str(n) not in self.names]
         if unknown:
             raise ValueError(f"weights for unknown components {unknown}; components: {self.names}")

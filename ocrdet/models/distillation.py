@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import paddle
 from paddle import nn
 
+from ocrdet.models.detector import DBDetector
 from ocrdet.models.weights import LoadReport, load_pretrained
 
 log = logging.getLogger(__name__)
@@ -118,24 +119,35 @@ class DistillationModel(nn.Layer):
 
 @dataclass
 class SubModel:
-    """One configured member of a distillation model: its name, architecture, optional weights, and freezing."""
+    """One configured member of a distillation model: its name, optional weights, whether it is frozen, and its own
+    architecture parts where it differs from the model's (the CML teacher); parts left None are the model's."""
 
     name: str
-    model: nn.Layer
     pretrained: Optional[str] = None
-    freeze: bool = False
+    frozen: bool = False
+    backbone: Optional[Callable[[], nn.Layer]] = None
+    neck: Optional[Callable[..., nn.Layer]] = None
+    head: Optional[Callable[..., nn.Layer]] = None
 
 
-def distillation_model(members: Mapping[str, Optional[SubModel]], frozen_bn_eval: bool = True) -> DistillationModel:
-    """Assemble a DistillationModel from configured members (config keys are roles; `name` is the sub-model name,
-    written once in config and interpolated everywhere else). A member set to null is left out."""
+def distillation_model(
+    backbone: Callable[[], nn.Layer],
+    neck: Callable[..., nn.Layer],
+    head: Callable[..., nn.Layer],
+    members: Mapping[str, Optional[SubModel]],
+    frozen_bn_eval: bool = True,
+) -> DistillationModel:
+    """Assemble a DistillationModel of DB detectors, one per configured member, built in the members' order (config
+    keys are roles; `name` is the sub-model name). `backbone`/`neck`/`head` (partials) are the architecture of every
+    member that does not give its own; a member set to null is left out."""
     chosen = [m for m in members.values() if m is not None]
     names = [m.name for m in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"sub-model names must be unique, got {names}")
+    models = {m.name: DBDetector(m.backbone or backbone, m.neck or neck, m.head or head) for m in chosen}
     return DistillationModel(
-        models={m.name: m.model for m in chosen},
-        frozen=[m.name for m in chosen if m.freeze],
+        models=models,
+        frozen=[m.name for m in chosen if m.frozen],
         frozen_bn_eval=frozen_bn_eval,
         pretrained={m.name: m.pretrained for m in chosen if m.pretrained},
     )

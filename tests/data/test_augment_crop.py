@@ -11,7 +11,7 @@ from ocrdet.cli.config import compose_config
 from ocrdet.data.datasets import Icdar2015Dataset
 from ocrdet.data.transforms import AugmentCrop, DecodeImage, EastRandomCrop, IaaAugment
 from ocrdet.data.transforms.iaa_augment import AugmentPlan, plan_augment
-from ocrdet.data.transforms.random_crop import CROPPED, plan_crop
+from ocrdet.data.transforms.random_crop import plan_crop
 from tests.conftest import shared_path
 
 HEIGHT, WIDTH, SIZE = 90, 120, 128
@@ -158,15 +158,6 @@ def test_without_a_crop_it_is_iaa_augment():
     np.testing.assert_array_equal(out["polys"], expected["polys"])
 
 
-def test_the_following_crop_entry_passes_the_sample_on_once():
-    out = augment_crop()(sample(), rng=np.random.default_rng(4))
-    image, polys = out["image"].copy(), out["polys"].copy()
-    after = EastRandomCrop(size=(SIZE, SIZE))(out, rng=np.random.default_rng(5))
-    np.testing.assert_array_equal(after["image"], image)
-    np.testing.assert_array_equal(after["polys"], polys)
-    assert CROPPED not in after  # unmarked: a later crop would crop again
-
-
 def test_crops_never_cut_a_cared_for_word():
     # Two cared-for words and an ignored one: a kept cared-for word lies whole inside the crop, resized (crop edges
     # come from rows and columns no cared-for word spans, up to the half pixel of rounding; the resized crop is
@@ -196,22 +187,23 @@ def test_real_images_give_the_same_labels():
         assert np.abs(fused["image"].astype(np.int16) - separate["image"]).mean() < 4.5
 
 
-@pytest.mark.parametrize("name", ["db_train", "db_train_copy_paste"])
-def test_default_training_pipelines_use_the_fused_op(name):
-    cfg = compose_config("train", [f"transforms@data.train_transforms={name}", "data.train_transforms.crop.max_tries=7"])
+@pytest.mark.parametrize("copy_paste", [[], ["copy_paste=ppocrv3"]])
+def test_default_training_pipelines_use_the_fused_op(copy_paste):
+    cfg = compose_config("train", [*copy_paste, "data.train_transforms.augment.crop.max_tries=7"])
     ops = instantiate(cfg.data.train_transforms)
-    assert isinstance(ops["augment"], AugmentCrop) and ops["augment"].fused
-    # The crop's parameters stay under `crop`, and the fused op takes them from there.
-    assert vars(ops["augment"].crop) == vars(ops["crop"]) and ops["crop"].max_tries == 7
+    assert list(ops) == ["decode", "copy_paste", "augment", "border_map", "shrink_map", "to_chw"]
+    assert (ops["copy_paste"] is None) == (not copy_paste)  # the slot keeps CopyPaste's place in the pipeline
+    # The crop is configured once, inside the fused op.
+    assert isinstance(ops["augment"], AugmentCrop) and ops["augment"].fused and ops["augment"].crop.max_tries == 7
     data = {"image": smooth_image(), "polys": POLYS.copy(), "texts": ["a", "b", "c"], "ignore_tags": np.array(TAGS)}
     for key, op in ops.items():
-        if key != "copy_paste":  # it needs a dataset's extra sample
+        if op is not None and key != "copy_paste":  # it needs a dataset's extra sample
             data = op(data)
     assert data["image"].shape == (3, 128, 128)  # the synthetic data config's crop size, cropped once
 
 
 def test_nulls_keep_their_meaning():
-    ops = instantiate(compose_config("train", ["data.train_transforms.crop=null"]).data.train_transforms)
-    assert ops["crop"] is None and ops["augment"].crop is None  # augmentation only
+    ops = instantiate(compose_config("train", ["data.train_transforms.augment.crop=null"]).data.train_transforms)
+    assert ops["augment"].crop is None  # augmentation only
     ops = instantiate(compose_config("train", ["data.train_transforms.augment=null"]).data.train_transforms)
-    assert ops["augment"] is None and isinstance(ops["crop"], EastRandomCrop)  # crop only
+    assert ops["augment"] is None  # neither

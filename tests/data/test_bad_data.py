@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrdet.data.collate import collate_train
+from ocrdet.data.datamodule import collate_train
 from ocrdet.data.datasets import BadSampleError, Icdar2015Dataset, PaddleOCRLabelDataset
-from ocrdet.data.loaders import WorkerSeeder, build_dataloader
+from ocrdet.data.datamodule import WorkerSeeder, build_dataloader
 from ocrdet.data.transforms import DecodeImage, KeepKeys, MakeBorderMap, MakeShrinkMap
 
 BOX = [[4, 4], [28, 4], [28, 20], [4, 20]]

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from ocrdet.data.datasets import PaddleOCRLabelDataset, SyntheticTextDataset
 from ocrdet.data.transforms import CopyPaste, DecodeImage
@@ -220,13 +218,11 @@ def test_dataset_without_usable_extra_samples_fails_clearly(tmp_path):
         dataset[0]
 
 
-def test_copy_paste_config_is_db_train_with_copy_paste_after_decode():
-    conf = Path(__file__).resolve().parents[2] / "conf" / "transforms"
-    base = OmegaConf.load(conf / "db_train.yaml")
-    pasting = OmegaConf.load(conf / "db_train_copy_paste.yaml")
-    assert list(pasting) == ["decode", "copy_paste", *list(base)[1:]]
-    assert all(pasting[name] == base[name] for name in base)  # the copy has not drifted
-    ops = instantiate(OmegaConf.create({"data": {"crop_size": 64}, "ops": pasting})).ops
+def test_copy_paste_option_fills_the_slot_after_decode():
+    from ocrdet.cli.config import compose_config
+
+    cfg = compose_config("train", ["copy_paste=ppocrv3", "data.crop_size=64"])
+    ops = instantiate(cfg.data.train_transforms)
     dataset = SyntheticTextDataset(2, 96, 0, ops)
     assert dataset.ext_data_num == 1 and isinstance(dataset.transforms[1], CopyPaste)
     np.random.seed(0)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrdet.data.collate import collate_eval, collate_train
+from ocrdet.data.datamodule import collate_eval, collate_train
 from ocrdet.data.datasets import BadSampleError, Icdar2015Dataset, PaddleOCRLabelDataset, SyntheticTextDataset
 from ocrdet.data.transforms import (
     DecodeImage,

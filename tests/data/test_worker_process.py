@@ -9,7 +9,7 @@ import pytest
 
 CHILD = """
 from ocrdet.data.memory import reuse_freed_memory
-from ocrdet.data.loaders import setup_worker_process
+from ocrdet.data.datamodule import setup_worker_process
 setup_worker_process()
 print(reuse_freed_memory())
 """

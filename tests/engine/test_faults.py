@@ -108,7 +108,7 @@ class SkippyTask(ToyTask):
 
 
 def skippy_loader(skips: int):
-    from ocrdet.data.loaders import build_dataloader
+    from ocrdet.data.datamodule import build_dataloader
     from tests.engine.toy import collate
 
     return build_dataloader(SkippyDataset(skips), batch_size=4, collate_fn=collate, shuffle=False)

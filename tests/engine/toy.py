@@ -61,7 +61,7 @@ class ToyTask(TrainModule):
 
 
 def loader(n: int = 16, batch_size: int = 4, shuffle: bool = True, workers: int = 0) -> paddle.io.DataLoader:
-    from ocrdet.data.loaders import build_dataloader
+    from ocrdet.data.datamodule import build_dataloader
 
     return build_dataloader(ToyDataset(n), batch_size=batch_size, collate_fn=collate, shuffle=shuffle,
                             num_workers=workers)

@@ -17,8 +17,8 @@ def test_unknown_group_option_lists_the_valid_ones():
 
 
 def test_unknown_key_in_a_model_section_is_refused_naming_it():
-    with pytest.raises(ConfigCompositionException, match="neck.out_chanels"):
-        compose_config("train", ["neck.out_chanels=64"])
+    with pytest.raises(ConfigCompositionException, match="model.neck.out_chanels"):
+        compose_config("train", ["model.neck.out_chanels=64"])
 
 
 def test_constructor_rejects_a_key_it_does_not_take(tmp_path):

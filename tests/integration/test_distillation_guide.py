@@ -40,7 +40,7 @@ def test_ppocrv3_guide_end_to_end(tmp_path, capsys):
     assert len(teacher_state) == len([k for k in dml_state if k.startswith("Student.")])
 
     # 3. CML with the frozen teacher: its weights and BN statistics come out unchanged, bit for bit
-    cml = run(tmp_path, "cml", ["distill_mode=cml", f"members.teacher.pretrained={teacher}"])
+    cml = run(tmp_path, "cml", ["distill_mode=cml", f"model.members.teacher.pretrained={teacher}"])
     cml_state = paddle.load(str(cml))
     for key, value in teacher_state.items():
         np.testing.assert_array_equal(cml_state[f"Teacher.{key}"].numpy(), value.numpy(), err_msg=key)
@@ -53,9 +53,10 @@ def test_ppocrv3_guide_end_to_end(tmp_path, capsys):
     # 5. student finetune from the extracted student
     finetuned = run(tmp_path, "student_ft", ["finetune=student", f"finetune.pretrained={student}"])
     # 6. CML finetune from the whole CML checkpoint (Student, Student2 and Teacher keys all match)
-    run(tmp_path, "cml_ft", ["finetune=cml_checkpoint", f"finetune.pretrained={cml}"])
-    # 7. DML finetune with the extracted teacher loaded into both members
-    dml_ft = run(tmp_path, "dml_ft", ["finetune=dml_teacher", f"finetune.teacher={teacher}"])
+    run(tmp_path, "cml_ft", ["distill_mode=cml", "finetune=cml_checkpoint", f"finetune.pretrained={cml}"])
+    # 7. DML finetune with the extracted teacher loaded into both members (the finetune group loads weights only:
+    # the teacher architecture is the model config's)
+    dml_ft = run(tmp_path, "dml_ft", ["distill_mode=dml", *TEACHER, "finetune=dml_teacher", f"finetune.pretrained={teacher}"])
     assert {k.split(".")[0] for k in paddle.load(str(dml_ft))} == {"Student", "Student2"}
 
     # 8. evaluate the finetuned student
@@ -100,8 +101,8 @@ def test_cml_from_released_students_and_a_dml_teacher_logs_every_term(tmp_path):
     cfg = compose_config(
         "train",
         [*TINY, f"logger.mlflow.tracking_uri={uri}", "logger.mlflow.experiment_name=cml", "distill_mode=cml",
-         f"members.student.pretrained={released}", f"members.student2.pretrained={released}",
-         f"members.teacher.pretrained={teacher}"],
+         f"model.members.student.pretrained={released}", f"model.members.student2.pretrained={released}",
+         f"model.members.teacher.pretrained={teacher}"],
         output_dir=tmp_path / "cml",
     )
     run_train(cfg)
@@ -111,4 +112,4 @@ def test_cml_from_released_students_and_a_dml_teacher_logs_every_term(tmp_path):
              "dml_Student_Student2", "db_Student", "db_Student2"}
     terms |= {f"db_{m}_loss_{t}_maps" for m in ("Student", "Student2") for t in ("shrink", "threshold", "binary")}
     assert {f"train/{t}" for t in terms} | {"train/lr", "val/hmean"} <= set(record.data.metrics)
-    assert record.data.params["members.student.pretrained"] == str(released)
+    assert record.data.params["model.members.student.pretrained"] == str(released)

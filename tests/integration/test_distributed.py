@@ -20,7 +20,6 @@ from tests.integration.conftest import TINY
 COMMON = [
     *TINY,
     "data.train_transforms.augment=null",
-    "data.train_transforms.crop=null",
     "data.batch_size=1",
     "data.train.num_samples=4",
     "data.val.num_samples=5",  # odd: one rank gets 3 images, the other 2, none padded or counted twice

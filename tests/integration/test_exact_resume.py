@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ocrdet.data.loaders import build_dataloader
+from ocrdet.data.datamodule import build_dataloader
 from ocrdet.data.rng import SampleKey
 from tests.integration.conftest import TINY
 

@@ -102,7 +102,7 @@ def test_help_says_what_the_command_does(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("trainer.max_steps=ten", "trainer.max_steps='ten': expected int, got str"),
     ("optim.lr=abc", "optim.lr='abc': expected float, got str"),
-    ("neck.out_channels=1.5", "neck.out_channels=1.5: expected int, got float"),
+    ("model.neck.out_channels=1.5", "model.neck.out_channels=1.5: expected int, got float"),
 ])
 def test_a_wrong_type_is_named_when_the_config_is_composed(tmp_path, override, message):
     out = cli(["ocrdet.cli.train", override, "logger=none"], cwd=tmp_path, ok=False)

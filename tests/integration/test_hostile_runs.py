@@ -50,27 +50,25 @@ def test_a_frozen_teacher_without_weights_is_a_warning(tmp_path, caplog):
     import logging
 
     import paddle
-    from omegaconf import OmegaConf
-
     from ocrdet.models.distillation import DistillationModel
-    from ocrdet.cli.train import apply_finetune, warn_untrained_frozen
+    from ocrdet.models.finetune import Finetune
+    from ocrdet.cli.train import warn_untrained_frozen
 
     def model(pretrained=None):
         return DistillationModel({"Student": paddle.nn.Linear(2, 2), "Teacher": paddle.nn.Linear(2, 2)},
                                  frozen=["Teacher"], pretrained=pretrained)
 
     with caplog.at_level(logging.WARNING):
-        warn_untrained_frozen(model(), None)
+        warn_untrained_frozen(model())
     assert "sub-model Teacher is frozen but no weights were loaded into it" in caplog.text
     caplog.clear()
     teacher = tmp_path / "teacher.pdparams"
     paddle.save(paddle.nn.Linear(2, 2).state_dict(), str(teacher))
     with caplog.at_level(logging.WARNING):
-        warn_untrained_frozen(model({"Teacher": str(teacher)}), None)  # members.teacher.pretrained
+        warn_untrained_frozen(model({"Teacher": str(teacher)}))  # model.members.teacher.pretrained
         whole = model()
         paddle.save(whole.state_dict(), str(tmp_path / "cml.pdparams"))
-        report = apply_finetune(whole, OmegaConf.create({"pretrained": str(tmp_path / "cml.pdparams"), "prefix": ""}))
-        warn_untrained_frozen(whole, report)  # finetune=cml_checkpoint
+        warn_untrained_frozen(whole, Finetune(str(tmp_path / "cml.pdparams")).apply(whole))  # finetune=cml_checkpoint
     assert caplog.text == ""
 
 
@@ -78,14 +76,12 @@ def test_finetuning_that_loads_few_tensors_is_a_warning(tmp_path, caplog):
     import logging
 
     import paddle
-    from omegaconf import OmegaConf
-
-    from ocrdet.cli.train import apply_finetune
+    from ocrdet.models.finetune import Finetune
 
     model = paddle.nn.Sequential(paddle.nn.Linear(2, 2), paddle.nn.Linear(2, 2))
     paddle.save({"0.weight": model[0].weight, "0.bias": model[0].bias}, str(tmp_path / "part.pdparams"))
     with caplog.at_level(logging.INFO):
-        apply_finetune(model, OmegaConf.create({"pretrained": str(tmp_path / "part.pdparams"), "prefix": ""}))
+        Finetune(str(tmp_path / "part.pdparams")).apply(model)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
         f"finetune weights {tmp_path / 'part.pdparams'}: 2 matched, 2 missing, 0 unexpected, 0 shape mismatches",

@@ -31,7 +31,7 @@ def test_two_step_fit_writes_checkpoints_and_mlflow_run(tmp_path, tiny):
     client = MlflowClient(cfg.logger.mlflow.tracking_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.data.params["optim.lr"] == "0.002"
-    assert run.data.params["neck.out_channels"] == "96" and "model.neck.out_channels" not in run.data.params
+    assert run.data.params["model.neck.out_channels"] == "96" and "neck.out_channels" not in run.data.params
     assert {"train/loss", "train/loss_shrink_maps", "train/loss_threshold_maps", "train/loss_binary_maps",
             "train/lr", "val/hmean", "val/precision", "val/recall"} <= set(run.data.metrics)
     assert run.info.status == "FINISHED"
@@ -41,10 +41,10 @@ def test_resume_continues_from_latest(tmp_path, tiny):
     train(tmp_path, tiny, "first")
     latest = tmp_path / "first" / "checkpoints" / "latest"
     cfg = compose_config("train", [*tiny, "trainer.max_epochs=2", f"resume={latest}"], output_dir=tmp_path / "second")
-    from ocrdet.cli.build import build_logger, build_task, build_train_loader, build_trainer
+    from ocrdet.cli.build import build_data, build_task, build_trainer
 
     trainer = build_trainer(cfg, None)
-    trainer.fit(build_task(cfg), build_train_loader(cfg), None, ckpt_path=str(latest))
+    trainer.fit(build_task(cfg), build_data(cfg).train_dataloader(), None, ckpt_path=str(latest))
     assert trainer.current_epoch == 2 and trainer.global_step == 4
 
 

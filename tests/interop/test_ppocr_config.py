@@ -107,7 +107,7 @@ def test_the_student_recipe_becomes_its_experiment_plus_the_label_files(script, 
     assert command == ["ocrdet-train", "experiment=ppocrv3_det_student", "data=paddleocr_label", *DATA_OVERRIDES]
     assert notes == NOTES
     cfg = compose_config("train", command[1:])
-    assert cfg.data.train.label_files == [DATA_DIR + "train_icdar2015_label.txt"]
+    assert cfg.data.train_label_files == [DATA_DIR + "train_icdar2015_label.txt"]
     assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval, cfg.optim.weight_decay) == (500, 400, 5e-5)
 
 
@@ -159,9 +159,9 @@ def test_a_cml_recipe_maps_to_the_cml_experiment(script, tmp_path, capsys):
     config["Train"]["dataset"]["transforms"].insert(2, {"CopyPaste": None})
     command, notes = convert(script, tmp_path, config, capsys)
     assert command == [
-        "ocrdet-train", "experiment=ppocrv3_det_cml", "data=paddleocr_label", "members.student.pretrained=./mv3.pdparams",
-        "members.teacher.pretrained=./dml_teacher", "loss.weights.db=2.0", *DATA_OVERRIDES,
+        "ocrdet-train", "experiment=ppocrv3_det_cml", "data=paddleocr_label", "model.members.student.pretrained=./mv3.pdparams",
+        "model.members.teacher.pretrained=./dml_teacher", "loss.weights.db=2.0", *DATA_OVERRIDES,
     ]
     assert notes == NOTES
     cfg = compose_config("train", command[1:])
-    assert cfg.members.teacher.pretrained == "./dml_teacher" and "copy_paste" in cfg.data.train_transforms
+    assert cfg.model.members.teacher.pretrained == "./dml_teacher" and cfg.data.train_transforms.copy_paste is not None

@@ -1,4 +1,4 @@
-"""The two PP-OCRv3 architectures, built the way the configs do (partials for neck and head)."""
+"""The two PP-OCRv3 architectures, built the way the configs do (partials for backbone, neck and head)."""
 from __future__ import annotations
 
 from functools import partial
@@ -14,7 +14,7 @@ from ocrdet.models.necks.rse_fpn import RSEFPN
 def build_student(neck=None) -> DBDetector:
     """MobileNetV3 large x0.5 (no SE) + RSEFPN(96) + DBHead(k=50), as in ch_PP-OCRv3_det_student.yml."""
     return DBDetector(
-        MobileNetV3(in_channels=3, model_name="large", scale=0.5, disable_se=True),
+        partial(MobileNetV3, in_channels=3, model_name="large", scale=0.5, disable_se=True),
         neck or partial(RSEFPN, out_channels=96, shortcut=True),
         partial(DBHead, k=50),
     )
@@ -23,7 +23,7 @@ def build_student(neck=None) -> DBDetector:
 def build_teacher(neck=None, kernel_list=(7, 2, 2)) -> DBDetector:
     """ResNet50_vd + LKPAN(256, large) + DBHead(kernel_list [7,2,2]), the CML teacher."""
     return DBDetector(
-        ResNetVd(in_channels=3, layers=50),
+        partial(ResNetVd, in_channels=3, layers=50),
         neck or partial(LKPAN, out_channels=256),
         partial(DBHead, k=50, kernel_list=list(kernel_list)),
     )

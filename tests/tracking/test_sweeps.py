@@ -77,7 +77,7 @@ def test_local_sweep_makes_one_parent_with_a_child_run_per_job(local_sweep):
         assert params["groups.neck"] == neck and params["data.crop_size"] == "64"
         # each setting once: no Hydra instantiation keys, no interpolation copies, no per-run paths
         assert not [k for k in params if "_target_" in k or "_partial_" in k]
-        assert "model.neck.out_channels" not in params and "trainer.seed" not in params
+        assert "neck.out_channels" not in params and "trainer.seed" not in params  # the key is model.neck.*
         assert not [k for k, v in params.items() if v.startswith("/") or k.startswith(("paths.", "logger."))]
         assert len(params) == len(set(params))
         # Lightning's provenance tags
@@ -109,7 +109,7 @@ def test_compare_lists_both_runs_with_their_differing_params(local_sweep, capsys
     sweep_dir, uri = local_sweep
     compare_main(["--tracking-uri", uri, "-e", "local", "--sweep", str(sweep_dir)])
     header, *rows = capsys.readouterr().out.strip().splitlines()
-    assert header.split() == ["run", "name", "status", "groups.neck", "neck.shortcut", "best", "val/hmean"]
+    assert header.split() == ["run", "name", "status", "groups.neck", "model.neck.shortcut", "best", "val/hmean"]
     assert len(rows) == 2
     by_name = {" ".join(r.split()[1:3]): r.split() for r in rows}
     assert by_name["0: neck=rse_fpn"][4:] == ["rse_fpn", "True", "0.000000"]

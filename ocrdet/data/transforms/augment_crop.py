@@ -6,7 +6,7 @@ import numpy as np
 
 from ocrdet.data.rng import resolve_rng
 from ocrdet.data.transforms.iaa_augment import IaaAugment
-from ocrdet.data.transforms.random_crop import CROPPED, EastRandomCrop, crop_labels
+from ocrdet.data.transforms.random_crop import EastRandomCrop, crop_labels
 
 
 class AugmentCrop:
@@ -29,9 +29,6 @@ class AugmentCrop:
     fused, 5.44 separate, 5.39 PaddleOCR; scripts/crop_statistics.py). It takes 3.3 ms of CPU per sample at crop 960
     and 1.6 at 320, the separate ops 12.4 (the up-to-3x intermediate canvas is never made). Its effect on training:
     scripts/compare_training.py, README "Behaviours that differ from PaddleOCR".
-
-    The sample it crops is marked, so that an EastRandomCrop entry after it in a pipeline (the config's `crop`, whose
-    parameters this op takes) passes it through instead of cropping twice.
     """
 
     def __init__(
@@ -54,7 +51,6 @@ class AugmentCrop:
             self._augment_crop(data, rng)
         else:
             self.crop(self.augment(data, rng), rng)
-        data[CROPPED] = True
         return data
 
     def _augment_crop(self, data: dict, rng: np.random.Generator) -> None:

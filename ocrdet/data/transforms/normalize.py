@@ -11,16 +11,15 @@ from ocrdet.data.array_pool import ArrayPool, as_tensor
 
 class NormalizeImage:
     """Applied in the image's own (BGR) channel order with the ImageNet RGB numbers, as PaddleOCR does; the crop's
-    zero padding therefore becomes -mean/std."""
+    zero padding therefore becomes -mean/std. A pipeline op (`__call__`, one HWC sample) or, for the compact train
+    batches, the data module's `batch_normalize` (`normalize_batch`, a collated uint8 NCHW batch): the same values."""
 
     def __init__(
         self,
         scale: float = 1.0 / 255.0,
         mean: tuple = (0.485, 0.456, 0.406),
         std: tuple = (0.229, 0.224, 0.225),
-        on_batch: bool = False,
     ) -> None:
-        self.on_batch = bool(on_batch)
         self.scale = np.float32(scale)
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
@@ -32,12 +31,6 @@ class NormalizeImage:
         image = data["image"]
         if image.shape[2] != len(self.mean):
             raise ValueError(f"NormalizeImage: {len(self.mean)} mean/std values for a {image.shape[2]}-channel image")
-        if self.on_batch:
-            # The image stays uint8 (a quarter of the bytes through loader workers' shared memory and host-to-device
-            # copies); `normalize_batch` turns the collated batch into these same float32 values in the main process.
-            if image.dtype != np.uint8:
-                raise TypeError(f"NormalizeImage(on_batch=True) needs a uint8 image, got {image.dtype}")
-            return data
         if image.dtype == np.uint8:
             # Written plane by plane (cv2.LUT) into a CHW buffer and handed on as its HWC view: the values and shape
             # are unchanged, and ToCHW's transpose then needs no copy (normalize + CHW went from ~12 to ~2 ms at 960).
@@ -54,7 +47,7 @@ class NormalizeImage:
             cv2.LUT(channel, table, dst=plane)
 
     def normalize_batch(self, image: "paddle.Tensor", pool: Optional[ArrayPool] = None) -> "paddle.Tensor":
-        """A uint8 NCHW batch (from `on_batch=True` samples) as float32 `(x * scale - mean) / std`: the same values
+        """A uint8 NCHW batch as float32 `(x * scale - mean) / std`: the same values
         as the per-sample path. On CPU through the same lookup tables (OpenCV, plane by plane, ~4 ms per 960x960
         image; Paddle's broadcast ops take ~15x longer) into an array the tensor then shares (DLPack, no copy);
         on a GPU with Paddle's ops (separate IEEE float32 ops, as the table is computed)."""

@@ -18,9 +18,6 @@ import numpy as np
 
 from ocrdet.data.rng import resolve_rng
 
-# Sample key set by an op that has already made this crop (AugmentCrop): EastRandomCrop then passes the sample on.
-CROPPED = "cropped"
-
 
 def is_poly_outside_rect(poly: np.ndarray, x: float, y: float, w: float, h: float) -> bool:
     """True when the polygon's bounding box misses the rectangle [x, x+w] x [y, y+h] entirely."""
@@ -143,9 +140,7 @@ def crop_labels(data: dict, polys: np.ndarray, plan: CropPlan) -> None:
 class EastRandomCrop:
     """`size` is (w, h). With keep_ratio the crop is scaled by one factor to fit and padded with zeros at the bottom
     and right; without it the crop is stretched to `size`. Polygons move by (p - crop origin) * scale, and those whose
-    bounding box misses the resized crop are dropped (with their texts and tags); kept ones may extend outside it.
-
-    A sample marked `CROPPED` (by AugmentCrop, which made this crop already) passes through unchanged but unmarked."""
+    bounding box misses the resized crop are dropped (with their texts and tags); kept ones may extend outside it."""
 
     def __init__(
         self,
@@ -167,8 +162,6 @@ class EastRandomCrop:
         )
 
     def __call__(self, data: dict, rng: np.random.Generator | None = None) -> dict:
-        if data.pop(CROPPED, False):
-            return data
         image, polys = data["image"], np.asarray(data["polys"], dtype=np.float32)
         plan = self.plan(image.shape[:2], polys, data["ignore_tags"], resolve_rng(rng))
         out_w, out_h = self.size
