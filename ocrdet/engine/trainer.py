@@ -50,6 +50,8 @@ class Trainer:
         master: str | None = None,
         precision: str = "32",
         amp_level: str = "O1",
+        amp_custom_white_list: Sequence[str] | None = None,
+        amp_custom_black_list: Sequence[str] | None = None,
         accumulate_grad_batches: int = 1,
         check_val_every_n_epoch: int | None = 1,
         val_check_interval: int | float | None = None,
@@ -99,7 +101,9 @@ class Trainer:
         self.cpu_threads = cpu_threads_per_rank(cpu_threads, devices * nnodes)
         if self.accelerator == "cpu":
             set_cpu_threads(self.cpu_threads)
-        self.precision_plugin = PrecisionPlugin(precision, amp_level)
+        self.precision_plugin = PrecisionPlugin(
+            precision, amp_level, custom_white_list=amp_custom_white_list, custom_black_list=amp_custom_black_list
+        )
         # the Trainer's own policies: hooks like any callback's, but state in the loop's keys, not `callbacks`
         self.preemption = Preemption()
         self.nonfinite_guard = NonFiniteGuard(max_consecutive_nonfinite)

@@ -22,22 +22,6 @@ _BOX_TYPES = ("quad", "poly")
 MIN_SIZE = 3
 
 
-# boxPoints rotates the rectangle's half-sizes in float32: OpenCV 5.0 returns 252.99998 where 4.x (and PaddleOCR,
-# run with 4.11) return 253.0, and the truncations downstream then move a box by a pixel or more. A corner within
-# this many float32 ulps (of the box's largest coordinate, the scale of the rotation's rounding) of an integer is
-# that integer: the rounding stays below it, and a true corner that close to an integer but not on it does not come
-# out of integer contour points in practice.
-SNAP_ULPS = 4
-
-
-def snap_to_integers(points: np.ndarray) -> np.ndarray:
-    """float32 ``points`` with values within SNAP_ULPS float32 ulps of an integer set to that integer."""
-    points = np.asarray(points, dtype=np.float32)
-    rounded = np.round(points)
-    tolerance = SNAP_ULPS * np.spacing(np.float32(np.abs(points).max(initial=1.0)))
-    return np.where(np.abs(points - rounded) <= tolerance, rounded, points).astype(np.float32)
-
-
 def order_min_area_box(points: np.ndarray) -> Tuple[np.ndarray, float]:
     """Minimum-area rectangle of a point set, ordered TL, TR, BR, BL, and its shorter side.
 
@@ -52,7 +36,9 @@ def order_min_area_box(points: np.ndarray) -> Tuple[np.ndarray, float]:
         ([4,2] float32 box, shorter side of the rectangle).
     """
     rect = cv2.minAreaRect(np.asarray(points, dtype=np.float32).reshape(-1, 1, 2))
-    corners = snap_to_integers(cv2.boxPoints(rect))
+    # boxPoints' float32 corners as they come (PaddleOCR truncates them downstream): rounding them towards integers
+    # moved 22 of 500 ICDAR2015 test images' boxes away from PaddleOCR's (measured with its code, OpenCV 4.11)
+    corners = cv2.boxPoints(rect)
     corners = corners[np.lexsort((corners[:, 1], corners[:, 0]))]
     left, right = corners[:2], corners[2:]
     # Strict comparison as in PaddleOCR: on a y tie the second point becomes the top one.

@@ -78,6 +78,20 @@ def test_bf16_reaches_auto_cast_with_custom_lists(recorded, caplog):
     assert "has no effect on CPU" in caplog.text
 
 
+def test_custom_lists_reach_auto_cast_from_the_trainer_config(recorded):
+    from hydra.utils import instantiate
+
+    from ocrdet.cli.config import compose_config
+
+    cfg = compose_config("train", ["trainer.precision=bf16", "trainer.amp_custom_black_list=[sigmoid]",
+                                   "trainer.amp_custom_white_list=[conv2d]", "trainer.accelerator=cpu"])
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=None)
+    with trainer.precision_plugin.autocast():
+        pass
+    assert recorded == [{"enable": True, "custom_white_list": ["conv2d"], "custom_black_list": ["sigmoid"],
+                         "level": "O1", "dtype": "bfloat16"}]
+
+
 def test_fp16_scaler_state_is_checkpointed_and_restored(recorded, tmp_path):
     class Stop(Callback):
         def on_train_epoch_end(self, trainer, module):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import paddle
 
-from ocrdet.cli.build import build_task, build_trainer, build_val_loader
+from ocrdet.cli.build import build_data, build_task, build_trainer
 from ocrdet.cli.config import compose_config
 from ocrdet.cli.eval import run_eval
 from ocrdet.cli.launch import METRICS_FILE, launch
@@ -104,7 +104,7 @@ def test_predictor_eval_equals_the_dygraph_loop(tmp_path):
         cfg = compose_config("eval", [*overrides, f"task.eval_forward={forward}"], output_dir=tmp_path / forward)
         task = build_task(cfg, with_optimizer=False)
         load_for_inference(task.model, cfg.weights)
-        loop = build_trainer(cfg, logger=None).validate(task, build_val_loader(cfg))
+        loop = build_trainer(cfg, logger=None).validate(task, build_data(cfg).val_dataloader())
         got[f"loop_{forward}"] = {k.split("/", 1)[-1]: v for k, v in loop.items()}
     assert got["predictor"] == got["dygraph"]
     assert got["predictor_pooled"] == got["dygraph"]

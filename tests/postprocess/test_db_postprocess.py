@@ -133,30 +133,14 @@ def test_constructor_rejects_unknown_modes():
         DBPostProcess(box_type="rect")
 
 
-@pytest.mark.parametrize("ulps", [-2, -1, 1, 2])
-def test_boxes_do_not_move_when_box_points_round_differently(monkeypatch, ulps):
-    """OpenCV 5.0's boxPoints returns 252.99998 where 4.x returns 253.0: corners off an integer by a few float32 ulps
-    must give the same boxes as exact ones (truncation would move them by a pixel)."""
-    from ocrdet.postprocess import db_postprocess
+def test_box_corners_are_box_points_own_values():
+    """PaddleOCR truncates boxPoints' float32 corners as they come; any rounding of ours (an earlier snap to nearby
+    integers) scores other pixels and moved boxes away from PaddleOCR's on 22 of 500 ICDAR2015 test images."""
+    from ocrdet.postprocess.db_postprocess import cv2, order_min_area_box
 
-    # a region far from the origin, where one ulp (3e-5 at 253) is what 5.0 gets wrong
-    region = (slice(240, 254), slice(200, 253), 0.9)
-    exact = db_postprocess.cv2.boxPoints
-
-    def exact_corners(rect):  # what 4.x returns here: this axis-aligned region's corners are integers
-        corners = exact(rect)
-        return np.where(np.abs(corners - np.round(corners)) < 1e-3, np.round(corners), corners).astype(np.float32)
-
-    monkeypatch.setattr(db_postprocess.cv2, "boxPoints", exact_corners)
-    expected = DBPostProcess()(_map(region, size=320), np.array([[320, 320, 1.0, 1.0]]))[0]["points"]
-
-    def nudged(rect):
-        corners = exact_corners(rect)
-        for _ in range(abs(ulps)):
-            corners = np.nextafter(corners, np.float32(np.inf if ulps > 0 else -np.inf)).astype(np.float32)
-        return corners
-
-    monkeypatch.setattr(db_postprocess.cv2, "boxPoints", nudged)
-    got = DBPostProcess()(_map(region, size=320), np.array([[320, 320, 1.0, 1.0]]))[0]["points"]
-    assert got.shape == (1, 4, 2)
-    np.testing.assert_array_equal(got, expected)
+    points = np.array([[191, 366], [192, 358], [244, 359], [243, 366], [217, 357]], dtype=np.float32)
+    box, side = order_min_area_box(points)
+    rect = cv2.minAreaRect(points.reshape(-1, 1, 2))
+    expected = cv2.boxPoints(rect)
+    assert sorted(map(tuple, box.tolist())) == sorted(map(tuple, expected.tolist()))
+    assert box.dtype == np.float32 and side == min(rect[1])

@@ -19,11 +19,12 @@ def test_default_params_hold_each_setting_once(tmp_path):
     assert "data.val_transforms.resize.limit_side_len" not in params
     assert not [k for k in params if k.endswith(("_target_", "_partial_"))]
     assert not [v for v in params.values() if v.startswith("/")]
-    # 96 settings + 1 group. Before the config redesign (issue 12) 97 + 1: the datasets' `train` flags (data.train.train,
+    # 98 settings + 1 group. Before the config redesign (issue 12) 97 + 1: the datasets' `train` flags (data.train.train,
     # data.val.train) are now the data module's, NormalizeImage's on_batch flag is gone (the data module's
-    # batch_normalize says where the train images are normalised), and the train pipeline's copy_paste slot (null)
-    # and finetune.submodels are new.
-    assert len(params) == 97
+    # batch_normalize says where the train images are normalised), and the train pipeline's copy_paste slot (null),
+    # finetune.submodels and the trainer's AMP op lists (amp_custom_white_list/black_list) are new.
+    assert len(params) == 99
+    assert params["trainer.amp_custom_black_list"] == "None"
 
 
 def test_cml_params_keep_the_teacher_and_drop_the_students_copies(tmp_path):
