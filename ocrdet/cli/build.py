@@ -26,8 +26,9 @@ def build_task(cfg: DictConfig, with_optimizer: bool = True) -> TrainModule:
 
 
 def build_data(cfg: DictConfig) -> DataModule:
-    """The data module of `cfg.data` (datasets are built when a loader or dataset is asked for)."""
-    return instantiate(cfg.data)
+    """The data module of `cfg.data` (datasets are built when a loader or dataset is asked for), seeded by the run's
+    `seed` (the loaders' shuffle and each sample's augmentation, with the epoch)."""
+    return instantiate(cfg.data, seed=cfg.seed)
 
 
 def build_logger(cfg: DictConfig) -> Logger | None:
@@ -41,5 +42,9 @@ def build_logger(cfg: DictConfig) -> Logger | None:
 
 
 def build_trainer(cfg: DictConfig, logger: Logger | None) -> Trainer:
+    """`cfg.trainer` with the callbacks, the logger, the run's `seed` and its output dir (each written once, at the
+    top level, rather than copied into the trainer's keys)."""
     callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=logger, seed=cfg.seed, default_root_dir=cfg.paths.output_dir
+    )

@@ -11,7 +11,7 @@ def test_default_params_hold_each_setting_once(tmp_path):
     params = config_params(cfg, {"neck": "rse_fpn"})
     assert params["groups.neck"] == "rse_fpn"
     assert params["model.neck.out_channels"] == "96" and params["optim.lr"] == "0.002" and params["seed"] == "1024"
-    # copies: trainer.seed and data.seed are the seed, crop.size the crop size; the task's parts are top-level keys
+    # copies: crop.size is the crop size; the task's parts are top-level keys
     assert not [k for k in params if k.startswith(("task.model", "task.loss", "paths.", "logger."))]
     assert params["task.eval_forward"] == "predictor"  # the task's own setting stays
     assert "trainer.seed" not in params and "trainer.default_root_dir" not in params
