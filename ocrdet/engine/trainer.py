@@ -7,6 +7,7 @@ Trainer applies itself live beside it: devices (`accelerator`), pre-emption sign
 (`callbacks/preemption.py`, `nonfinite_guard.py`, `bad_samples.py`), configured by the constructor arguments."""
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -28,6 +29,7 @@ from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
 
 log = logging.getLogger(__name__)
+_END = object()  # what next() gives for an exhausted loader
 
 
 def limit_batches(total: int, limit: int | float | None) -> int:
@@ -313,38 +315,45 @@ class Trainer:
             # augmentation streams restored from the checkpoint are not consumed by them
             skipped_by_sampler = _skip_batches(train_dataloader, resume_batches)
             start = resume_batches if skipped_by_sampler else 0
-            for batch_idx, batch in enumerate(train_dataloader, start=start):
+            batches = iter(train_dataloader)
+            for batch_idx in itertools.count(start):
                 if batch_idx >= self.num_training_batches:
                     break
-                if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
-                    continue
-                self.batch_idx = batch_idx
-                self._call_hook("on_train_batch_start", batch, batch_idx)
-                outputs = self._training_step(batch, batch_idx)
-                self.accumulated_batches += 1
-                finite_in_step += outputs is not None
-                if outputs is None:  # the loss was non-finite: the step was undone, the count goes to the callbacks
-                    outputs = self.nonfinite_guard.metrics()
-                last_batch = batch_idx + 1 == self.num_training_batches
-                stepped = False
-                if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
-                    if finite_in_step:
-                        stepped = self._optimizer_step(batch_idx)
-                    else:  # every micro-batch of this step was skipped: no update, no schedule step
-                        self.optimizer.clear_grad()
-                    self.accumulated_batches = finite_in_step = 0
-                self.batch_idx = batch_idx + 1
-                self._call_hook("on_train_batch_end", outputs, batch, batch_idx)
-                if stepped and self.global_step % self.log_every_n_steps == 0:
-                    self.log_metrics(outputs)
-                if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
-                    if val_dataloader is not None:
-                        self._run_validation(val_dataloader)
-                        module.train()
-                if self.accumulated_batches == 0 and self.preemption.requested is not None:
-                    self.preemption.save_and_exit(self)
-                if self._steps_done() or self.should_stop:
+                with self.preemption.waiting_for_data():
+                    batch = next(batches, _END)
+                if batch is _END:
                     break
+                with self.preemption.step_lock:  # a signal watcher saving meanwhile waits for the step's end
+                    if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
+                        continue
+                    self.batch_idx = batch_idx
+                    self._call_hook("on_train_batch_start", batch, batch_idx)
+                    outputs = self._training_step(batch, batch_idx)
+                    self.accumulated_batches += 1
+                    finite_in_step += outputs is not None
+                    if outputs is None:  # the loss was non-finite: the step was undone, the count goes to the callbacks
+                        outputs = self.nonfinite_guard.metrics()
+                    last_batch = batch_idx + 1 == self.num_training_batches
+                    stepped = False
+                    if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
+                        if finite_in_step:
+                            stepped = self._optimizer_step(batch_idx)
+                        else:  # every micro-batch of this step was skipped: no update, no schedule step
+                            self.optimizer.clear_grad()
+                        self.accumulated_batches = finite_in_step = 0
+                    self.batch_idx = batch_idx + 1
+                    self._call_hook("on_train_batch_end", outputs, batch, batch_idx)
+                    if stepped and self.global_step % self.log_every_n_steps == 0:
+                        self.log_metrics(outputs)
+                    if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
+                        if val_dataloader is not None:
+                            self._run_validation(val_dataloader)
+                            module.train()
+                    if self.accumulated_batches == 0 and self.preemption.requested is not None:
+                        self.preemption.save_and_exit(self)
+                    if self._steps_done() or self.should_stop:
+                        break
+            del batches  # the loader's workers end here, not when the next epoch's iterator replaces it
             resume_batches = 0
             _skip_batches(train_dataloader, 0)
             epoch_health = {**self.bad_sample_guard.epoch_metrics(self.current_epoch), **self.nonfinite_guard.metrics()}
