@@ -15,14 +15,15 @@ from ocrdet.engine.callbacks.base import Callback
 
 
 class TermAfterStep(Callback):
-    """SIGTERM to this process after optimizer step `step` (as SLURM pre-emption sends it)."""
+    """SIGTERM to this process's group after optimizer step `step`, as SLURM pre-emption sends it (`kill -TERM --
+    -<pgid>`: the main process and its loader workers; run the training in a session of its own)."""
 
     def __init__(self, step: int) -> None:
         self.step = step
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.killpg(os.getpgid(0), signal.SIGTERM)
 
 
 class RecordBatches(Callback):

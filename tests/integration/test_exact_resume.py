@@ -1,4 +1,4 @@
-"""Pre-empted mid-epoch and resumed, the real training pipeline (random augmentation and crop) continues from the
+"""Pre-empted mid-epoch (SIGTERM to the process group) and resumed, the real training pipeline (random augmentation and crop) continues from the
 state an uninterrupted run had at that step, bit for bit, and trains on the same batches after it, with and without
 loader workers: each sample's randomness comes from (seed, epoch, index) alone, not from whichever process or
 prefetch thread drew before it.
@@ -38,6 +38,7 @@ def _train(run_dir: Path, overrides: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ocrdet.cli.train", *RUN, f"hydra.run.dir={run_dir}", *record, *overrides],
         cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600,
+        start_new_session=True,  # its own process group: TermAfterStep signals the whole group
     )
 
 
