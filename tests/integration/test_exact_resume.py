@@ -1,7 +1,7 @@
-"""Pre-empted mid-epoch (SIGTERM to the process group) and resumed, the real training pipeline (random augmentation and crop) continues from the
-state an uninterrupted run had at that step, bit for bit, and trains on the same batches after it, with and without
-loader workers: each sample's randomness comes from (seed, epoch, index) alone, not from whichever process or
-prefetch thread drew before it.
+"""Pre-empted mid-epoch (SIGTERM to the process group) and resumed, the real training pipeline (random augmentation
+and crop) continues from the state an uninterrupted run had at that step, bit for bit, and trains on the same batches
+after it, with and without loader workers: each sample's randomness comes from (seed, epoch, index) alone, not from
+whichever process or prefetch thread drew before it.
 
 What remains different is paddle's CPU `conv2d_grad`: the first step after a resume computes a few convolution filter
 gradients 1 ulp away from the uninterrupted run's (6 of 301 tensors here, max 6e-8; two uninterrupted runs agree bit
