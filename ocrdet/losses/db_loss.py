@@ -133,7 +133,9 @@ class DBLoss(paddle.nn.Layer):
         )
         loss_binary = dice_loss(binary_pred, shrink_map, shrink_mask, eps=self.eps)
         return {
-            "loss": loss_shrink + loss_threshold + loss_binary,
+            # add_n, not `a + b + c`: traced by to_static, the chained add reuses `loss_shrink`'s buffer in place,
+            # so a compiled step reported the total as the shrink term (Paddle 3.3.1; the gradient was right)
+            "loss": paddle.add_n([loss_shrink, loss_threshold, loss_binary]),
             "loss_shrink_maps": loss_shrink,
             "loss_threshold_maps": loss_threshold,
             "loss_binary_maps": loss_binary,
