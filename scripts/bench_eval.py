@@ -9,16 +9,23 @@ through ocrdet's data set, transforms, post-processing and metric, for up to thr
 
 Variants alternate in chunks of `--chunk` images, so machine load hits all of them alike. Samples are prefetched
 in a thread for every variant. End to end = from the first sample load to the last image scored (decode, resize,
-normalize, forward, post-process, metric); export, predictor creation and worker start-up happen once before. Prints per variant images/s end to end with its ratio to PaddleOCR's 0.6 images/s
-model throughput (target >= 1.5x), the post-process+metric share of the wall time, and P/R/H.
+normalize, forward, post-process, metric); export, predictor creation and worker start-up happen once before.
+
+Reference (`--reference paddleocr`, default): PaddleOCR's own validation work per image, in its own environment
+(`scripts/paddleocr_reference.py eval`): its eval-mode model on the same normalized image, then its DBPostProcess,
+each chunk timed right after ocrdet's variants. Its figure leaves out decoding, resizing and the metric, which
+ocrdet's include, so the ratio understates ocrdet. Prints per variant images/s end to end with its in-run ratio to
+PaddleOCR's, the post-process+metric share of the wall time, and P/R/H, with the machine line.
 
     python scripts/bench_eval.py                    # all 500 test images (long: ~10-30 min on 2 cores)
     python scripts/bench_eval.py --limit 50         # quick
     python scripts/bench_eval.py --variants pooled --workers 2
+    python scripts/bench_eval.py --reference none   # ocrdet only
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -27,6 +34,7 @@ import paddle
 
 from bench_infer import ICDAR2015, WEIGHTS
 from bench_train import set_cpu_threads
+from reference_process import ReferenceProcess, add_reference_args, machine
 from ocrdet.utils.setup import quiet_warnings
 
 quiet_warnings()
@@ -37,7 +45,6 @@ from ocrdet.cli.config import compose_config  # noqa: E402
 from ocrdet.det.evaluator import EvalResult, EvalTiming, Evaluator, model_forwards  # noqa: E402
 from ocrdet.models.weights import load_pretrained  # noqa: E402
 
-PADDLEOCR_IMAGES_PER_S = 0.6  # PaddleOCR's model throughput in ICDAR2015 eval on this machine kind (736x1312)
 VARIANTS = ("dygraph", "predictor", "pooled")
 
 
@@ -59,6 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
     parser.add_argument("--side", type=int, default=736, help="eval resize short side (736: PP-OCRv3)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
     parser.add_argument("--root", type=Path, default=ICDAR2015)
+    add_reference_args(parser)
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -87,6 +95,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
         forward = model_forwards({None: model}, "predictor", args.threads)[None]
         forwards.update({v: forward for v in ("predictor", "pooled") if v in variants})
     evaluators = {v: Evaluator(postprocess, metric, workers=args.workers if v == "pooled" else 0) for v in variants}
+    reference = None
+    if args.reference == "paddleocr":
+        reference = ReferenceProcess(
+            ["eval", "--weights", str(args.weights.resolve()), "--threads", str(args.threads)],
+            python=args.reference_python, checkout=args.paddleocr,
+        )
+    reference_s: List[float] = []
+    scratch = tempfile.TemporaryDirectory()
     try:
         for forward in forwards.values():  # warm-up on a small image: kernel selection and primitive caches
             forward(np.zeros((1, 3, 64, 64), "float32"))
@@ -95,17 +111,33 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
             chunk = range(start, min(start + args.chunk, count))
             for v in variants:
                 parts[v].append(evaluators[v].evaluate({None: forwards[v]}, dataset, chunk))
+            if reference is not None:
+                for i in chunk:
+                    sample = dataset[i]
+                    saved = Path(scratch.name) / f"{i}.npz"
+                    np.savez(saved, image=np.asarray(sample["image"][None], np.float32), shape=sample["shape"][None])
+                    if not reference_s:  # its first call builds kernels and caches: warm it up on the first image
+                        reference.request(f"forward {saved}")
+                    reference_s.append(float(reference.request(f"forward {saved}")[0]))
     finally:
         for evaluator in evaluators.values():
             evaluator.close()
+        if reference is not None:
+            reference.close()
+        scratch.cleanup()
 
+    print(f"machine: {machine()}")
     print(f"images: {count} threads: {args.threads} workers (pooled): {args.workers} chunk: {args.chunk}")
+    reference_rate = len(reference_s) / sum(reference_s) if reference_s else None
+    if reference_rate is not None:
+        print(f"eval_paddleocr_images_per_s: {reference_rate:.3f} (its model forward + DBPostProcess, same images, "
+              f"same run)")
     results = {v: _merge(parts[v]) for v in variants}
     for v, result in results.items():
         t, m = result.timing, result.metrics
         rate = t.images_per_s
-        print(f"eval_{v}_images_per_s: {rate:.3f} (ratio vs PaddleOCR {PADDLEOCR_IMAGES_PER_S}: "
-              f"{rate / PADDLEOCR_IMAGES_PER_S:.2f}x)")
+        ratio = f" ({rate / reference_rate:.2f}x PaddleOCR's, same run)" if reference_rate else ""
+        print(f"eval_{v}_images_per_s: {rate:.3f}{ratio}")
         print(f"eval_{v}_post_share: {t.post_share:.3f} (post-process+metric {1000 * t.post / t.images:.0f} ms/image, "
               f"forward {1000 * t.forward / t.images:.0f} ms/image, waiting for samples "
               f"{1000 * t.wait_load / t.images:.0f} ms/image, for workers "

@@ -7,9 +7,12 @@ share the machine's load:
 
     train: `step` -> `step <seconds> <loss>`    (model + loss + backward + optimizer step + clear_grad + lr step)
     data:  `batch a.jpg,b.jpg,...` -> `batch <seconds>` (decode -> PaddleOCR's train transforms -> stack)
+    eval:  `forward x.npz` -> `forward <seconds> <boxes>` (its eval-mode model on the saved normalized image, then its
+           DBPostProcess with the saved shape: the per-image work of PaddleOCR's validation, tools/program.py eval)
     both:  `quit`
 
     python scripts/paddleocr_reference.py train --checkout ../shared/reference/PaddleOCR --mode student --batch-file b.npz
+    python scripts/paddleocr_reference.py eval --checkout ../shared/reference/PaddleOCR --weights ../shared/weights/ch_PP-OCRv3_det_student.pdparams
     python scripts/paddleocr_reference.py data --checkout ../shared/reference/PaddleOCR --root ../shared/data/icdar2015 --crop 960
 """
 from __future__ import annotations
@@ -71,9 +74,34 @@ def build_train_step(checkout: Path, mode: str, batch_file: str) -> Callable[[],
         optimizer.clear_grad()
         if not isinstance(optimizer._learning_rate, float):
             lr_scheduler.step()
-        return loss.item()
+        # PaddleOCR's CML total is not a scalar (its sum keeps a batch-shaped term); its log shows the mean
+        return float(loss.numpy().mean())
 
     return step
+
+
+def build_eval_forward(checkout: Path, weights: Path) -> Callable[[str], int]:
+    """A closure scoring one saved image the way PaddleOCR's validation does: model forward, then DBPostProcess."""
+    import numpy as np
+    import paddle
+    from ppocr.modeling.architectures import build_model
+    from ppocr.postprocess import build_post_process
+    from ppocr.utils.save_load import load_pretrained_params
+
+    config = load_config(checkout, "student")
+    model = build_model(config["Architecture"])
+    load_pretrained_params(model, str(weights.with_suffix("")))
+    model.eval()
+    postprocess = build_post_process(config["PostProcess"], config["Global"])
+
+    def forward(path: str) -> int:
+        saved = np.load(path)
+        with paddle.no_grad():
+            preds = model(paddle.to_tensor(saved["image"]))
+        result = postprocess({"maps": preds["maps"]}, saved["shape"])
+        return len(result[0]["points"])
+
+    return forward
 
 
 def icdar2015_samples(root: Path) -> List[Dict[str, Any]]:
@@ -145,12 +173,13 @@ def serve(channel: Any, handlers: Dict[str, Callable[[str], str]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["train", "data"])
+    parser.add_argument("what", choices=["train", "data", "eval"])
     parser.add_argument("--checkout", required=True, type=Path)
     parser.add_argument("--mode", choices=sorted(CONFIGS), default="student")
     parser.add_argument("--batch-file", help="train: .npz with the batch arrays (BATCH_KEYS)")
     parser.add_argument("--root", type=Path, help="data: the ICDAR2015 root (train/images, train/gts)")
     parser.add_argument("--crop", type=int, default=960)
+    parser.add_argument("--weights", type=Path, help="eval: the .pdparams to score with")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -171,6 +200,15 @@ def main() -> None:
             return f"step {time.perf_counter() - start:.6f} {loss:.6f}"
 
         serve(channel, {"step": on_step})
+    elif args.what == "eval":
+        forward = build_eval_forward(checkout, args.weights.resolve())
+
+        def on_forward(arg: str) -> str:
+            start = time.perf_counter()
+            boxes = forward(arg)
+            return f"forward {time.perf_counter() - start:.6f} {boxes}"
+
+        serve(channel, {"forward": on_forward})
     else:
         make_batch = build_data_batch(checkout, args.root.resolve(), args.crop)
 
