@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import paddle
@@ -67,6 +67,43 @@ def broadcast_running_stats(model: paddle.nn.Layer) -> None:
         for tensor in model.parameters():
             if tensor.stop_gradient:
                 dist.broadcast(tensor, src=0)
+
+
+def broadcast_parameters(model: paddle.nn.Layer) -> None:
+    """Give every rank rank 0's parameters and buffers (what DataParallel does when it wraps a model), for ranks
+    that train without that wrapper."""
+    if world_size() == 1:
+        return
+    with paddle.no_grad():
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def all_reduce_gradients(parameters: Sequence[paddle.Tensor], contributed: int) -> int:
+    """Average the gradients of `parameters` over the ranks, as DataParallel's backward hooks do, for steps whose
+    backward runs outside them (a compiled program): once per optimizer step, in one all-reduce of a flat float32
+    buffer that also carries `contributed` (this rank's finite micro-batches), whose sum over the ranks is returned.
+    A rank with no gradient for a parameter (every micro-batch non-finite) takes part with zeros, so no rank ever
+    waits on another, and all ranks make the same step-or-skip decision from the same sum."""
+    if world_size() == 1:
+        return contributed
+    pieces = [
+        (p.grad if p.grad is not None else paddle.zeros_like(p)).astype("float32").flatten() for p in parameters
+    ]
+    flat = paddle.concat([*pieces, paddle.to_tensor([float(contributed)], dtype="float32")])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    total = int(round(float(flat[-1])))
+    offset = 0
+    with paddle.no_grad():
+        for param, piece in zip(parameters, pieces):
+            size = int(piece.shape[0])
+            mean = (flat[offset : offset + size] / world_size()).reshape(param.shape).astype(param.dtype)
+            offset += size
+            if param.grad is None:
+                param.grad = mean
+            else:
+                param.grad.set_value(mean)
+    return total
 
 
 def sync_batchnorm(model: paddle.nn.Layer, ranks: int, accelerator: str) -> paddle.nn.Layer:

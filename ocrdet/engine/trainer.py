@@ -99,6 +99,7 @@ class Trainer:
         self.seed = seed
         self.sync_batchnorm = sync_batchnorm
         self.compile = compile
+        self._synced_parameters: list[paddle.Tensor] | None = None  # set by fit: compiled steps on several ranks
         self.accelerator = select_accelerator(accelerator, cpu_onednn)
         self.cpu_threads = cpu_threads_per_rank(cpu_threads, devices * nnodes)
         if self.accelerator == "cpu":
@@ -223,12 +224,15 @@ class Trainer:
             module.model = distributed.sync_batchnorm(module.model, self.world_size, self.accelerator)
         self._configure_optimizers()
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
+        self._synced_parameters = None
         if self.compile:
-            if self.world_size > 1:  # the DataParallel wrapper averages gradients in dygraph hooks only
-                log.info("trainer.compile applies to one process: the %d ranks train eagerly", self.world_size)
-            else:
-                module.compile_training_step()
-        if self.world_size > 1:
+            module.compile_training_step()
+        if self.world_size > 1 and self.compile:
+            # DataParallel averages gradients in dygraph backward hooks, which a compiled backward never calls: the
+            # ranks start from rank 0's weights and the Trainer averages the gradients once per optimizer step
+            distributed.broadcast_parameters(module.model)
+            self._synced_parameters = [p for p in module.model.parameters() if not p.stop_gradient]
+        elif self.world_size > 1:
             # gradients are averaged over ranks in backward; the module keeps the bare model for eval and checkpoints
             module.distributed_model = paddle.DataParallel(module.model)
         resume_batches = self._restore_training_state(*checkpoint) if checkpoint else 0
@@ -336,6 +340,8 @@ class Trainer:
                     last_batch = batch_idx + 1 == self.num_training_batches
                     stepped = False
                     if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
+                        if self._synced_parameters is not None:
+                            finite_in_step = distributed.all_reduce_gradients(self._synced_parameters, finite_in_step)
                         if finite_in_step:
                             stepped = self._optimizer_step(batch_idx)
                         else:  # every micro-batch of this step was skipped: no update, no schedule step

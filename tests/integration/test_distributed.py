@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import paddle
+import pytest
 
 from ocrdet.cli.build import build_data, build_task, build_trainer
 from ocrdet.cli.config import compose_config
@@ -49,9 +50,13 @@ def initial_weights(cfg) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in state.items() if not k.endswith(("_mean", "_variance"))}
 
 
-def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "eager"])
+def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path, compiled):
+    """Compiled ranks average their gradients in the Trainer (one all-reduce per optimizer step), eager ranks in
+    DataParallel's backward hooks; either way the same weights as one process accumulating the global batch."""
+    mode = f"trainer.compile={str(compiled).lower()}"
     # sync_batchnorm reaches each rank's Trainer; on CPU ranks it warns and keeps BatchNorm (no CPU kernel)
-    ddp_cfg = compose_config("train", [*COMMON, "trainer.devices=2", "trainer.sync_batchnorm=true"],
+    ddp_cfg = compose_config("train", [*COMMON, mode, "trainer.devices=2", "trainer.sync_batchnorm=true"],
                              output_dir=tmp_path / "ddp")
     ddp_metrics = launch(ddp_cfg)
     assert json.loads((tmp_path / "ddp" / METRICS_FILE).read_text()) == ddp_metrics
@@ -59,7 +64,8 @@ def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path):
     assert "no CPU kernel" in (tmp_path / "ddp" / "launch_logs" / "workerlog.0").read_text()
 
     # one process: two micro-batches of one image accumulated = the two ranks' global batch of two
-    single_cfg = compose_config("train", [*COMMON, "trainer.accumulate_grad_batches=2"], output_dir=tmp_path / "one")
+    single_cfg = compose_config("train", [*COMMON, mode, "trainer.accumulate_grad_batches=2"],
+                                output_dir=tmp_path / "one")
     run_train(single_cfg)
 
     ddp = trained_weights(tmp_path / "ddp" / "checkpoints" / "latest.pdparams")
