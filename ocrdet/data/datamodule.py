@@ -33,6 +33,7 @@ from ocrdet.data.rng import SampleKey
 from ocrdet.data.transforms.normalize import NormalizeImage
 from ocrdet.data.transforms.resize_for_test import STRIDE
 from ocrdet.engine.distributed import ShardBatchSampler
+from ocrdet.engine.trainer import close_iterator
 
 TRAIN_KEYS = ("image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask")
 # Targets holding only 0 and 1: collated as uint8, turned back into float32 in the main process (`TrainBatchToFloat`).
@@ -184,6 +185,24 @@ def build_dataloader(
     )
 
 
+class _TrainBatches:
+    """TrainLoader's iterator: float batches from the loader's; `close()` ends the loader's worker processes (the
+    Trainer closes each epoch's iterator, which usually stops before asking for the loader's end)."""
+
+    def __init__(self, batches: Iterator[dict], to_float: TrainBatchToFloat) -> None:
+        self.batches = batches
+        self.to_float = to_float
+
+    def __iter__(self) -> "_TrainBatches":
+        return self
+
+    def __next__(self) -> dict:
+        return self.to_float(next(self.batches))
+
+    def close(self) -> None:
+        close_iterator(self.batches)
+
+
 class TrainLoader:
     """The train DataLoader with `TrainBatchToFloat` applied to each batch in the main process. `batch_sampler` and
     `worker_init_fn` are the loader's own, named here because the Trainer sets their epoch and skipped batches."""
@@ -195,8 +214,8 @@ class TrainLoader:
         self.batch_sampler = loader.batch_sampler
         self.worker_init_fn = loader.worker_init_fn
 
-    def __iter__(self) -> Iterator[dict]:
-        return (self.to_float(batch) for batch in self.loader)
+    def __iter__(self) -> "_TrainBatches":
+        return _TrainBatches(iter(self.loader), self.to_float)
 
     def __len__(self) -> int:
         return len(self.loader)

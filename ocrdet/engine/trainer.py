@@ -7,6 +7,7 @@ Trainer applies itself live beside it: devices (`accelerator`), pre-emption sign
 (`callbacks/preemption.py`, `nonfinite_guard.py`, `bad_samples.py`), configured by the constructor arguments."""
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -29,7 +30,27 @@ from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
 
 log = logging.getLogger(__name__)
+WORKER_SHUTDOWN_S = 5.0  # how long close_iterator waits for each loader worker to exit
 _END = object()  # what next() gives for an exhausted loader
+
+
+def close_iterator(iterator: Any) -> None:
+    """End a loader iterator that was left before its end. Paddle's multi-process iterator stops its worker processes
+    only when driven to StopIteration or collected, and its own reader thread keeps it from being collected: every
+    epoch the fit loop ends at `num_training_batches` (never asking for the end) and every limited validation would
+    leave its workers behind, each pinning a copy-on-write snapshot of the trainer's memory (a 12-epoch CPU run went
+    out of memory). Iterators with `close()` (wrappers) close themselves; Paddle's is shut down, waiting at most
+    WORKER_SHUTDOWN_S for each worker (a worker stuck in a read must not hang the exit)."""
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        close()
+        return
+    shutdown = getattr(iterator, "_try_shutdown_all", None)
+    if callable(shutdown):
+        if "timeout" in inspect.signature(shutdown).parameters:  # the multi-process iterator's
+            shutdown(timeout=WORKER_SHUTDOWN_S)
+        else:
+            shutdown()
 
 
 def limit_batches(total: int, limit: int | float | None) -> int:
@@ -320,46 +341,51 @@ class Trainer:
             skipped_by_sampler = _skip_batches(train_dataloader, resume_batches)
             start = resume_batches if skipped_by_sampler else 0
             batches = iter(train_dataloader)
-            for batch_idx in itertools.count(start):
-                if batch_idx >= self.num_training_batches:
-                    break
-                with self.preemption.waiting_for_data():
-                    batch = next(batches, _END)
-                if batch is _END:
-                    break
-                with self.preemption.step_lock:  # a signal watcher saving meanwhile waits for the step's end
-                    if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
-                        continue
-                    self.batch_idx = batch_idx
-                    self._call_hook("on_train_batch_start", batch, batch_idx)
-                    outputs = self._training_step(batch, batch_idx)
-                    self.accumulated_batches += 1
-                    finite_in_step += outputs is not None
-                    if outputs is None:  # the loss was non-finite: the step was undone, the count goes to the callbacks
-                        outputs = self.nonfinite_guard.metrics()
-                    last_batch = batch_idx + 1 == self.num_training_batches
-                    stepped = False
-                    if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
-                        if self._synced_parameters is not None:
-                            finite_in_step = distributed.all_reduce_gradients(self._synced_parameters, finite_in_step)
-                        if finite_in_step:
-                            stepped = self._optimizer_step(batch_idx)
-                        else:  # every micro-batch of this step was skipped: no update, no schedule step
-                            self.optimizer.clear_grad()
-                        self.accumulated_batches = finite_in_step = 0
-                    self.batch_idx = batch_idx + 1
-                    self._call_hook("on_train_batch_end", outputs, batch, batch_idx)
-                    if stepped and self.global_step % self.log_every_n_steps == 0:
-                        self.log_metrics(outputs)
-                    if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
-                        if val_dataloader is not None:
-                            self._run_validation(val_dataloader)
-                            module.train()
-                    if self.accumulated_batches == 0 and self.preemption.requested is not None:
-                        self.preemption.save_and_exit(self)
-                    if self._steps_done() or self.should_stop:
+            try:
+                for batch_idx in itertools.count(start):
+                    if batch_idx >= self.num_training_batches:
                         break
-            del batches  # the loader's workers end here, not when the next epoch's iterator replaces it
+                    with self.preemption.waiting_for_data():
+                        batch = next(batches, _END)
+                    if batch is _END:
+                        break
+                    with self.preemption.step_lock:  # a signal watcher saving meanwhile waits for the step's end
+                        if batch_idx < resume_batches:  # a loader without a skipping sampler: load and drop
+                            continue
+                        self.batch_idx = batch_idx
+                        self._call_hook("on_train_batch_start", batch, batch_idx)
+                        outputs = self._training_step(batch, batch_idx)
+                        self.accumulated_batches += 1
+                        finite_in_step += outputs is not None
+                        if outputs is None:  # the loss was non-finite: the step was undone, the callbacks get the count
+                            outputs = self.nonfinite_guard.metrics()
+                        last_batch = batch_idx + 1 == self.num_training_batches
+                        stepped = False
+                        if self.accumulated_batches == self.accumulate_grad_batches or last_batch:
+                            if self._synced_parameters is not None:
+                                finite_in_step = distributed.all_reduce_gradients(
+                                    self._synced_parameters, finite_in_step)
+                            if finite_in_step:
+                                stepped = self._optimizer_step(batch_idx)
+                            else:  # every micro-batch of this step was skipped: no update, no schedule step
+                                self.optimizer.clear_grad()
+                            self.accumulated_batches = finite_in_step = 0
+                        self.batch_idx = batch_idx + 1
+                        self._call_hook("on_train_batch_end", outputs, batch, batch_idx)
+                        if stepped and self.global_step % self.log_every_n_steps == 0:
+                            self.log_metrics(outputs)
+                        if stepped and self.val_check_interval and self.global_step % self._val_every_steps() == 0:
+                            if val_dataloader is not None:
+                                self._run_validation(val_dataloader)
+                                module.train()
+                        if self.accumulated_batches == 0 and self.preemption.requested is not None:
+                            self.preemption.save_and_exit(self)
+                        if self._steps_done() or self.should_stop:
+                            break
+            finally:
+                # the loader's workers end here, not when the next epoch's iterator replaces it (see close_iterator)
+                close_iterator(batches)
+                del batches
             resume_batches = 0
             _skip_batches(train_dataloader, 0)
             epoch_health = {**self.bad_sample_guard.epoch_metrics(self.current_epoch), **self.nonfinite_guard.metrics()}
@@ -439,13 +465,17 @@ class Trainer:
             self.num_val_batches = min(self.num_val_batches, max_batches)
         self._call_hook("on_validation_start")
         self._call_hook("on_validation_epoch_start")
-        for batch_idx, batch in enumerate(dataloader):
-            if batch_idx >= self.num_val_batches:
-                break
-            self._call_hook("on_validation_batch_start", batch, batch_idx)
-            with self.precision_plugin.autocast():
-                module.validation_step(batch, batch_idx)
-            self._call_hook("on_validation_batch_end", batch_idx)
+        batches = iter(dataloader)
+        try:
+            for batch_idx, batch in enumerate(batches):
+                if batch_idx >= self.num_val_batches:
+                    break
+                self._call_hook("on_validation_batch_start", batch, batch_idx)
+                with self.precision_plugin.autocast():
+                    module.validation_step(batch, batch_idx)
+                self._call_hook("on_validation_batch_end", batch_idx)
+        finally:
+            close_iterator(batches)  # a limited (or sanity) validation stops before the loader's end
         metrics = self._call_hook("on_validation_epoch_end") or {}
         if not self.sanity_checking:
             self.callback_metrics.update(metrics)
