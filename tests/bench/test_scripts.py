@@ -128,3 +128,18 @@ def test_bench_validation_fit_and_eval_score_alike(capsys, tmp_path) -> None:
     assert all(side["seconds"] > 0 for side in results.values())
     out = capsys.readouterr().out
     assert "validation_fit_vs_eval:" in out and "load" in out
+
+
+def test_compare_pipelines_pairs_the_same_draws(capsys) -> None:
+    _needs_shared()
+    import compare_pipelines
+    from bench_infer import WEIGHTS
+
+    results = compare_pipelines.main(["--weights", str(WEIGHTS), "--batches", "2", "--batch", "2", "--crop", "64"])
+    # the fused and the separate pipeline draw the same crops: their targets are equal in every batch
+    assert results["targets_identical"] == 1.0
+    assert sorted(k for k in results if k != "targets_identical") == [
+        "loss", "loss_binary_maps", "loss_shrink_maps", "loss_threshold_maps"]
+    assert all(np.isfinite(v) for v in results.values())
+    out = capsys.readouterr().out
+    assert "targets identical in 2 of 2 batches" in out and "loss_shrink_maps: fused-separate" in out
