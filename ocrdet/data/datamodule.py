@@ -33,7 +33,7 @@ from ocrdet.data.rng import SampleKey
 from ocrdet.data.transforms.normalize import NormalizeImage
 from ocrdet.data.transforms.resize_for_test import STRIDE
 from ocrdet.engine.distributed import ShardBatchSampler
-from ocrdet.engine.trainer import close_iterator
+from ocrdet.engine.loaders import close_iterator
 
 TRAIN_KEYS = ("image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask")
 # Targets holding only 0 and 1: collated as uint8, turned back into float32 in the main process (`TrainBatchToFloat`).

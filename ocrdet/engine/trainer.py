@@ -7,7 +7,6 @@ Trainer applies itself live beside it: devices (`accelerator`), pre-emption sign
 (`callbacks/preemption.py`, `nonfinite_guard.py`, `bad_samples.py`), configured by the constructor arguments."""
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import math
@@ -25,32 +24,13 @@ from ocrdet.engine.callbacks.base import Callback
 from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
 from ocrdet.engine.callbacks.nonfinite_guard import NonFiniteGuard, count_nonfinite
 from ocrdet.engine.callbacks.preemption import Preemption
+from ocrdet.engine.loaders import close_iterator
 from ocrdet.engine.loggers.base import Logger
 from ocrdet.engine.module import TrainModule
 from ocrdet.engine.precision import PrecisionPlugin
 
 log = logging.getLogger(__name__)
-WORKER_SHUTDOWN_S = 5.0  # how long close_iterator waits for each loader worker to exit
 _END = object()  # what next() gives for an exhausted loader
-
-
-def close_iterator(iterator: Any) -> None:
-    """End a loader iterator that was left before its end. Paddle's multi-process iterator stops its worker processes
-    only when driven to StopIteration or collected, and its own reader thread keeps it from being collected: every
-    epoch the fit loop ends at `num_training_batches` (never asking for the end) and every limited validation would
-    leave its workers behind, each pinning a copy-on-write snapshot of the trainer's memory (a 12-epoch CPU run went
-    out of memory). Iterators with `close()` (wrappers) close themselves; Paddle's is shut down, waiting at most
-    WORKER_SHUTDOWN_S for each worker (a worker stuck in a read must not hang the exit)."""
-    close = getattr(iterator, "close", None)
-    if callable(close):
-        close()
-        return
-    shutdown = getattr(iterator, "_try_shutdown_all", None)
-    if callable(shutdown):
-        if "timeout" in inspect.signature(shutdown).parameters:  # the multi-process iterator's
-            shutdown(timeout=WORKER_SHUTDOWN_S)
-        else:
-            shutdown()
 
 
 def limit_batches(total: int, limit: int | float | None) -> int:
