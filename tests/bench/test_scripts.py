@@ -143,3 +143,54 @@ def test_compare_pipelines_pairs_the_same_draws(capsys) -> None:
     assert all(np.isfinite(v) for v in results.values())
     out = capsys.readouterr().out
     assert "targets identical in 2 of 2 batches" in out and "loss_shrink_maps: fused-separate" in out
+
+
+def test_saved_samples_match_their_statistics_and_score_alike(capsys, tmp_path) -> None:
+    _needs_shared()
+    import shutil
+
+    import crop_statistics
+    import score_samples
+    from bench_infer import WEIGHTS
+
+    first, copy = tmp_path / "ocrdet.npz", tmp_path / "copy.npz"
+    stats = crop_statistics.main(["--impl", "ocrdet", "--draws", "4", "--crop", "64", "--save", str(first)])
+    with np.load(first) as saved:
+        assert saved["image"].shape == (4, 64, 64, 3) and saved["image"].dtype == np.uint8
+        assert set(np.unique(saved["shrink_map"])) <= {0, 1} and set(np.unique(saved["threshold_mask"])) <= {0, 1}
+        # the saved shrink maps are the ones the statistics were taken of (64x64: float32 means of 0/1 are exact)
+        assert saved["shrink_map"].reshape(4, -1).mean(axis=1).mean() == pytest.approx(
+            stats["shrink_positive_mean"], rel=1e-12, abs=1e-15)
+        threshold = saved["threshold_map"]
+        assert threshold.min() >= 0.3 and threshold.max() <= 0.7  # MakeBorderMap's thresh_min..thresh_max
+    shutil.copy(first, copy)
+    results = score_samples.main(["--weights", str(WEIGHTS), "--batch", "2", str(first), str(copy)])
+    # one model, the same samples in the same batches: every term equal to the last bit
+    assert results[str(first)] == results[str(copy)]
+    assert sorted(results[str(first)]) == ["loss", "loss_binary_maps", "loss_shrink_maps", "loss_threshold_maps"]
+    assert all(np.isfinite(v) for v in results[str(first)].values())
+    out = capsys.readouterr().out
+    assert "copy.npz loss: " in out and "minus ocrdet.npz: +0.0000" in out and "load" in out
+
+
+def test_replay_stream_saves_the_loader_stream_and_trains_on_it(capsys, tmp_path) -> None:
+    _needs_shared()
+    import replay_stream
+
+    small = ["--crop", "64", "--batch", "2", "--workers", "0", "--batches", "2"]
+    paths = {name: tmp_path / f"{name}.npz" for name in ("a", "again", "other")}
+    for name, seed in (("a", "0"), ("again", "0"), ("other", "1")):
+        assert replay_stream.main(["dump", "--seed", seed, *small, "--out", str(paths[name])]) == {"samples": 4}
+    with np.load(paths["a"]) as a, np.load(paths["again"]) as again, np.load(paths["other"]) as other:
+        assert a["image"].shape == (4, 64, 64, 3) and a["image"].dtype == np.uint8
+        for key in a.files:  # a seed's stream is a function of the seed alone
+            np.testing.assert_array_equal(a[key], again[key])
+        assert not np.array_equal(a["image"], other["image"])
+    init = tmp_path / "init.pdparams"
+    first = replay_stream.main(["train", str(paths["a"]), "--batch", "2", "--init-seed", "3", "--save-init", str(init)])
+    # the same start given as a file, under another seed: the same run, step for step
+    second = replay_stream.main(["train", str(paths["a"]), "--batch", "2", "--init-seed", "4", "--init", str(init)])
+    assert first == second
+    assert sorted(first) == ["first_loss", "loss", "loss_binary_maps", "loss_shrink_maps", "loss_threshold_maps"]
+    assert all(np.isfinite(v) for v in first.values())
+    assert "ocrdet on a.npz, 2 steps, init seed 3: last two thirds loss=" in capsys.readouterr().out
