@@ -152,16 +152,22 @@ def ocrdet_overrides(args: argparse.Namespace, run: Path, seed: int, steps: int,
     ]
 
 
-def run_logged(command: list[str], log: Path, env: dict, cwd: Path, nice: int) -> float:
-    """Run `command` with stdout+stderr into `log`; wall seconds. Raises on failure (the log says why)."""
+def run_logged(command: list[str], log: Path, env: dict, cwd: Path, nice: int) -> tuple[float, float]:
+    """Run `command` with stdout+stderr into `log`; (wall seconds, CPU seconds of the process and the children it
+    waited for, e.g. loader workers). Raises on failure (the log says why).
+
+    CPU time tells a slow run from a starved one: two runs sharing the cores take longer in wall time, not in CPU.
+    """
     if nice:
         command = ["nice", "-n", str(nice), *command]
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
-        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (safe beside parallel runs)
+        process.returncode = code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(f"exit {code}: {' '.join(command)} (see {log})")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
 def step_losses(log: Path, pattern: re.Pattern) -> dict[int, float]:
@@ -187,7 +193,7 @@ def evaluate(args: argparse.Namespace, weights: Path, run: Path, env: dict) -> d
         sys.executable, "-m", "ocrdet.cli.eval", "data=icdar2015", f"data.root={args.data_root}",
         f"weights={weights}", f"trainer.cpu_threads={args.threads}", f"hydra.run.dir={run / 'eval'}",
     ]
-    wall = run_logged(command, run / "eval.log", env, REPO, args.nice)
+    wall, _ = run_logged(command, run / "eval.log", env, REPO, args.nice)
     match = None
     for line in (run / "eval.log").read_text(encoding="utf-8").splitlines():
         match = HMEAN.search(line) or match
@@ -208,12 +214,12 @@ def one_run(args: argparse.Namespace, trainer: str, pipeline: str, seed: int, st
     if trainer == "paddleocr":
         config = paddleocr_config(args, run, seed, label_file)
         command = [args.paddleocr_python, "tools/train.py", "-c", str(config)]
-        wall = run_logged(command, run / "train.log", env, args.paddleocr, args.nice)
+        wall, cpu = run_logged(command, run / "train.log", env, args.paddleocr, args.nice)
         losses = step_losses(run / "train.log", PPOCR_STEP)
         weights = run / "model" / "latest.pdparams"
     else:
         command = [sys.executable, "-m", "ocrdet.cli.train", *ocrdet_overrides(args, run, seed, steps, pipeline)]
-        wall = run_logged(command, run / "train.log", env, REPO, args.nice)
+        wall, cpu = run_logged(command, run / "train.log", env, REPO, args.nice)
         losses = step_losses(run / "train.log", OCRDET_STEP)
         weights = run / "train" / "checkpoints" / "latest.pdparams"
     if max(losses, default=0) != steps:
@@ -221,6 +227,7 @@ def one_run(args: argparse.Namespace, trainer: str, pipeline: str, seed: int, st
     print(f"[{time.strftime('%H:%M:%S')}] {trainer} {pipeline} seed {seed}: scoring {weights}", flush=True)
     result = {
         "trainer": trainer, "pipeline": pipeline, "seed": seed, "steps": steps, "train_wall_s": wall,
+        "train_cpu_s": cpu,
         "late_loss": late_mean(losses, steps), **evaluate(args, weights, run, env),
     }
     result_file.write_text(json.dumps(result, indent=1))
@@ -239,17 +246,41 @@ def report(results: list[dict]) -> str:
     for result in results:
         key = (result["trainer"], "-" if result["trainer"] == "paddleocr" else result["pipeline"])
         groups.setdefault(key, []).append(result)
-    rows = ["| trainer | pipeline | seeds | loss, last 2/3 (mean ± sd [min..max]) | test hmean | P | R | train wall s | eval wall s |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| trainer | pipeline | seeds | loss, last 2/3 (mean ± sd [min..max]) | test hmean | P | R | train wall s "
+            "| train CPU s | eval wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (trainer, pipeline), group in sorted(groups.items()):
         seeds = ",".join(str(r["seed"]) for r in sorted(group, key=lambda r: r["seed"]))
         rows.append(
             f"| {trainer} | {pipeline} | {seeds} | {spread([r['late_loss'] for r in group], 4)} | "
             f"{spread([r['hmean'] for r in group], 4)} | {statistics.fmean(r['precision'] for r in group):.4f} | "
             f"{statistics.fmean(r['recall'] for r in group):.4f} | "
-            f"{spread([r['train_wall_s'] for r in group], 0)} | {statistics.fmean(r['eval_wall_s'] for r in group):.0f} |"
+            f"{spread([r['train_wall_s'] for r in group], 0)} | "
+            f"{spread([r['train_cpu_s'] for r in group], 0) if all('train_cpu_s' in r for r in group) else '-'} | "
+            f"{statistics.fmean(r['eval_wall_s'] for r in group):.0f} |"
         )
+    rows += paired(groups)
     return "\n".join(rows)
+
+
+def paired(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """Per-seed differences of each ocrdet pipeline from PaddleOCR. The same seed gives both trainers the same
+    starting weights (tests/models/test_paddleocr_start.py), so a pair differs only in its data stream and float
+    rounding: the sd of the differences is the spread that a trainer difference has to stand out of."""
+    reference = {r["seed"]: r for r in groups.get(("paddleocr", "-"), [])}
+    lines = []
+    for (trainer, pipeline), group in sorted(groups.items()):
+        pairs = [(r, reference[r["seed"]]) for r in group if trainer == "ocrdet" and r["seed"] in reference]
+        if len(pairs) < 2:
+            continue
+        loss = [a["late_loss"] - b["late_loss"] for a, b in pairs]
+        hmean = [a["hmean"] - b["hmean"] for a, b in pairs]
+        lines.append(
+            f"\nocrdet {pipeline} minus PaddleOCR, paired by seed ({len(pairs)} seeds, same start): loss "
+            f"{statistics.fmean(loss):+.4f} ± {statistics.stdev(loss):.4f} (standard error "
+            f"{statistics.stdev(loss) / math.sqrt(len(loss)):.4f}), test hmean {statistics.fmean(hmean):+.4f} ± "
+            f"{statistics.stdev(hmean):.4f} (standard error {statistics.stdev(hmean) / math.sqrt(len(hmean)):.4f})"
+        )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,8 +16,9 @@ weights equals the first step's loss in that trainer's log, so the file is the r
 `train` finetunes the released student on a saved stream, one batch per step in order, with ocrdet's (or, with
 `--impl paddleocr`, PaddleOCR's own) model, DB loss, Adam, L2 and warm-up + cosine, in eager mode, and prints the
 mean of each loss term over the last two thirds of the steps. The threshold branch, which the released file does not
-carry, starts from `paddle.seed(--init-seed)`, or from `--init` (e.g. a file saved by `--save-init` of the other
-trainer, so both start from the same weights). Training both trainers on the same stream, and one trainer on both
+carry, starts from `paddle.seed(--init-seed)`; both trainers build their layers in the same order, so one seed gives
+both the same start (tests/models/test_paddleocr_start.py). `--init` starts from a file instead (e.g. one saved by
+`--save-init`). Training both trainers on the same stream, and one trainer on both
 streams, tells a difference made by the data from one made by the trainer.
 """
 from __future__ import annotations

@@ -117,7 +117,8 @@ def setup_worker_process() -> None:
     # A process group of its own: a signal to the run's group (pre-emption, Ctrl-C) reaches the main process only,
     # which saves at the next step boundary, instead of killing the workers under it (an unsaved crash). Deferring
     # SIGTERM in the worker instead would also delay the shutdowns Paddle and multiprocessing do with it.
-    os.setpgid(0, 0)
+    if os.getpgid(0) != os.getpid():  # a group leader already (e.g. a session leader, where setpgid is EPERM)
+        os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
 

@@ -194,3 +194,31 @@ def test_replay_stream_saves_the_loader_stream_and_trains_on_it(capsys, tmp_path
     assert sorted(first) == ["first_loss", "loss", "loss_binary_maps", "loss_shrink_maps", "loss_threshold_maps"]
     assert all(np.isfinite(v) for v in first.values())
     assert "ocrdet on a.npz, 2 steps, init seed 3: last two thirds loss=" in capsys.readouterr().out
+
+
+def test_compare_training_pairs_seeds_and_reports_cpu_time(tmp_path) -> None:
+    import sys
+
+    import compare_training
+
+    busy = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"]
+    wall, cpu = compare_training.run_logged(busy, tmp_path / "busy.log", {}, tmp_path, nice=0)
+    assert cpu >= 0.3 and wall >= 0.3  # the child's own CPU time, not this process's
+    with pytest.raises(RuntimeError, match="fail.log"):
+        compare_training.run_logged([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "fail.log", {}, tmp_path, 0)
+
+    def result(trainer: str, seed: int, loss: float, hmean: float, **extra) -> dict:
+        return {"trainer": trainer, "pipeline": "-" if trainer == "paddleocr" else "default", "seed": seed,
+                "late_loss": loss, "hmean": hmean, "precision": 0.5, "recall": 0.5, "train_wall_s": 100.0,
+                "eval_wall_s": 10.0, **extra}
+
+    results = [result("paddleocr", s, 3.1, 0.45) for s in range(3)]
+    results += [result("ocrdet", s, loss, h, train_cpu_s=150.0)
+                for s, loss, h in ((0, 3.0, 0.44), (1, 3.1, 0.45), (2, 3.2, 0.46))]
+    table = compare_training.report(results)
+    assert "| ocrdet | default | 0,1,2 | 3.1000 ± 0.1000 [3.0000..3.2000] |" in table
+    assert "| 150 ± 0 [150..150] | 10 |" in table  # ocrdet's CPU time; PaddleOCR's results have none: "-"
+    assert "| 100 ± 0 [100..100] | - | 10 |" in table
+    # per-seed differences -0.1, 0, +0.1 (loss) and -0.01, 0, +0.01 (hmean)
+    assert ("ocrdet default minus PaddleOCR, paired by seed (3 seeds, same start): loss +0.0000 ± 0.1000 "
+            "(standard error 0.0577), test hmean +0.0000 ± 0.0100 (standard error 0.0058)") in table

@@ -50,11 +50,15 @@ class LKPAN(nn.Layer):
         def large_kernel(cin: int, cout: int) -> nn.Layer:
             return kaiming_conv(cin, cout, 9) if mode == "large" else DSConv(cin, cout, 9)
 
-        self.ins_conv = nn.LayerList([kaiming_conv(c, out_channels, 1) for c in in_channels])
-        self.inp_conv = nn.LayerList([large_kernel(out_channels, c4) for _ in in_channels])
-        # One stride-2 conv per PAN step (between consecutive levels).
-        self.pan_head_conv = nn.LayerList([kaiming_conv(c4, c4, 3, stride=2) for _ in in_channels[1:]])
-        self.pan_lat_conv = nn.LayerList([large_kernel(c4, c4) for _ in in_channels])
+        # Created level by level in PaddleOCR's order, so a seed draws the same start as tools/train.py.
+        self.ins_conv, self.inp_conv = nn.LayerList(), nn.LayerList()
+        self.pan_head_conv, self.pan_lat_conv = nn.LayerList(), nn.LayerList()
+        for i, c in enumerate(in_channels):
+            self.ins_conv.append(kaiming_conv(c, out_channels, 1))
+            self.inp_conv.append(large_kernel(out_channels, c4))
+            if i > 0:  # one stride-2 conv per PAN step (between consecutive levels)
+                self.pan_head_conv.append(kaiming_conv(c4, c4, 3, stride=2))
+            self.pan_lat_conv.append(large_kernel(c4, c4))
 
     def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
         outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)], exporting(self))

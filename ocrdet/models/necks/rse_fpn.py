@@ -32,10 +32,12 @@ class RSEFPN(nn.Layer):
     def __init__(self, in_channels: Sequence[int], out_channels: int = 96, shortcut: bool = True) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.ins_conv = nn.LayerList([RSELayer(c, out_channels, 1, shortcut) for c in in_channels])
-        self.inp_conv = nn.LayerList(
-            [RSELayer(out_channels, out_channels // 4, 3, shortcut) for _ in in_channels]
-        )
+        # Created level by level (lateral, then smoothing), the order PaddleOCR creates them in: a seed then draws
+        # every freshly initialised parameter as tools/train.py does (the same start for the same Global.seed).
+        self.ins_conv, self.inp_conv = nn.LayerList(), nn.LayerList()
+        for c in in_channels:
+            self.ins_conv.append(RSELayer(c, out_channels, 1, shortcut))
+            self.inp_conv.append(RSELayer(out_channels, out_channels // 4, 3, shortcut))
 
     def forward(self, x: Sequence[paddle.Tensor]) -> paddle.Tensor:
         outs = top_down([conv(c) for conv, c in zip(self.ins_conv, x)], exporting(self))
