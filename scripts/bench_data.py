@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 root = Path(args.root or pipeline.data.root)
                 process = stack.enter_context(ReferenceProcess(
                     ["data", "--root", str(root), "--crop", str(crop), "--seed", str(args.seed)],
-                    python=args.reference_python, checkout=args.paddleocr,
+                    python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
                 ))
                 reference = lambda names: float(process.request("batch " + ",".join(names))[0])  # noqa: E731
             rate, cpu_rate, per_op, ref_rate = bench_one_process(pipeline, args.samples, args.seed, reference)

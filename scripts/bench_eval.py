@@ -99,7 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
     if args.reference == "paddleocr":
         reference = ReferenceProcess(
             ["eval", "--weights", str(args.weights.resolve()), "--threads", str(args.threads)],
-            python=args.reference_python, checkout=args.paddleocr,
+            python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
         )
     reference_s: List[float] = []
     scratch = tempfile.TemporaryDirectory()

@@ -136,7 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
             save_batch(step, tmp / "batch.npz")
             reference = stack.enter_context(ReferenceProcess(
                 ["train", "--mode", args.mode, "--batch-file", str(tmp / "batch.npz"), "--threads", str(args.threads)],
-                python=args.reference_python, checkout=args.paddleocr,
+                python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
             ))
             units["paddleocr"] = lambda i: float(reference.request("step")[0])
         times = time_interleaved(units, args.steps)

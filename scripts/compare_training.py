@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ocrdet.data.labels import parse_icdar2015_gt  # noqa: E402
+from reference_process import reference_environment  # noqa: E402
 
 PPOCR_CONFIG = "configs/det/ch_PP-OCRv3/ch_PP-OCRv3_det_student.yml"
 # ocrdet pipelines: the name in the table -> overrides (`default` is whatever conf/transforms/db_train.yaml says)
@@ -60,6 +61,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--paddleocr-python",
         default=os.environ.get("PADDLEOCR_PYTHON", "/work/ppocr_venv/bin/python"),
         help="Python with PaddleOCR's requirements (default: $PADDLEOCR_PYTHON or /work/ppocr_venv/bin/python)",
+    )
+    parser.add_argument(
+        "--paddleocr-mkl", choices=["shipped", "avx2"], default="shipped",
+        help="PaddleOCR's MKL dispatch: as it ships (generic kernels on AMD CPUs) or AVX2 as ocrdet sets it on AMD",
     )
     parser.add_argument("--data-root", type=Path, default=shared / "data" / "icdar2015")
     parser.add_argument("--weights", type=Path, default=shared / "weights" / "ch_PP-OCRv3_det_student.pdparams")
@@ -209,7 +214,8 @@ def one_run(args: argparse.Namespace, trainer: str, pipeline: str, seed: int, st
     if result_file.exists():
         return json.loads(result_file.read_text())
     run.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    base = reference_environment(args.paddleocr_mkl) if trainer == "paddleocr" else os.environ
+    env = dict(base, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     print(f"[{time.strftime('%H:%M:%S')}] {trainer} {pipeline} seed {seed}: training {steps} steps", flush=True)
     if trainer == "paddleocr":
         config = paddleocr_config(args, run, seed, label_file)

@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import ocrdet
+from ocrdet.engine.mkl import VARIABLE as MKL_VARIABLE, AVX2 as MKL_AVX2, mkl_code_path
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
@@ -30,18 +33,33 @@ def machine() -> str:
         pass
     isa = ",".join(f for f in ISA_FLAGS if f in flags) or "-"
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"[{model}; {isa}; {os.cpu_count()} cores; load {load}]"
+    return f"[{model}; {isa}; {os.cpu_count()} cores; load {load}; MKL path {mkl_code_path()}]"
+
+
+def reference_environment(mkl: str = "shipped") -> Dict[str, str]:
+    """The environment PaddleOCR's process runs in: ours without our venv, and MKL's dispatch as PaddleOCR ships
+    (`shipped`: the variable ocrdet sets on AMD removed, a user's own value kept) or AVX2 (`avx2`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if mkl == "avx2":
+        env[MKL_VARIABLE] = MKL_AVX2
+    elif ocrdet.MKL_AVX2_SET_HERE:
+        env.pop(MKL_VARIABLE, None)
+    return env
 
 
 class ReferenceProcess:
     """PaddleOCR's code in its own interpreter, answering one command per line (see paddleocr_reference.py)."""
 
-    def __init__(self, args: Sequence[str], python: str = DEFAULT_PYTHON, checkout: Path | str = DEFAULT_CHECKOUT):
+    def __init__(
+        self, args: Sequence[str], python: str = DEFAULT_PYTHON, checkout: Path | str = DEFAULT_CHECKOUT,
+        mkl: str = "shipped",
+    ):
         if not Path(python).exists():
             raise FileNotFoundError(f"reference interpreter {python} not found: pass --reference-python")
         if not (Path(checkout) / "ppocr").is_dir():
             raise FileNotFoundError(f"{checkout} is not a PaddleOCR checkout: pass the path to --reference")
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env = reference_environment(mkl)
+        print(f"reference: PaddleOCR's code from {checkout}, {MKL_VARIABLE}={env.get(MKL_VARIABLE, '(unset)')}", flush=True)
         self.process = subprocess.Popen(
             [python, str(SCRIPTS / "paddleocr_reference.py"), *args, "--checkout", str(Path(checkout).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
@@ -84,3 +102,7 @@ def add_reference_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--paddleocr", default=str(DEFAULT_CHECKOUT), help="PaddleOCR checkout (its configs and ppocr)")
     parser.add_argument("--reference-python", default=DEFAULT_PYTHON, help="the interpreter of PaddleOCR's environment")
+    parser.add_argument(
+        "--reference-mkl", choices=["shipped", "avx2"], default="shipped",
+        help="PaddleOCR's MKL dispatch: as it ships (generic kernels on AMD CPUs) or AVX2 as ocrdet sets it on AMD",
+    )

@@ -222,3 +222,16 @@ def test_compare_training_pairs_seeds_and_reports_cpu_time(tmp_path) -> None:
     # per-seed differences -0.1, 0, +0.1 (loss) and -0.01, 0, +0.01 (hmean)
     assert ("ocrdet default minus PaddleOCR, paired by seed (3 seeds, same start): loss +0.0000 ± 0.1000 "
             "(standard error 0.0577), test hmean +0.0000 ± 0.0100 (standard error 0.0058)") in table
+
+
+def test_reference_process_runs_paddleocr_as_shipped_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ocrdet
+    from ocrdet.engine.mkl import AVX2, VARIABLE
+    from reference_process import reference_environment
+
+    monkeypatch.setattr(ocrdet, "MKL_AVX2_SET_HERE", True)
+    monkeypatch.setenv(VARIABLE, AVX2)
+    assert VARIABLE not in reference_environment("shipped")
+    assert reference_environment("avx2")[VARIABLE] == AVX2
+    monkeypatch.setattr(ocrdet, "MKL_AVX2_SET_HERE", False)  # the user's own value travels
+    assert reference_environment("shipped")[VARIABLE] == AVX2
