@@ -74,13 +74,20 @@ def test_two_ranks_equal_one_process_on_the_same_global_batch(tmp_path, compiled
     assert ddp.keys() == one.keys() == init.keys()
     # the largest move of any weight: the scale of an update, which float noise in the gradients is relative to
     update_scale = max(np.abs(one[k] - init[k]).max() for k in one)
-    for key in ddp:
-        # the runs agree to 0.1% of how far training moved the tensor (its largest move), plus a floor of 1e-4 of
-        # the model's update scale (~1000 float32 eps), plus one float32 ulp. Per tensor, not per element: a summed
-        # gradient's float noise scales with its terms, not with the sum. The floor is for tensors whose true
-        # gradient is zero: a BatchNorm bias feeding the next BatchNorm (its shift is normalised away) moves by
-        # float noise alone (~5e-10 here on one CPU, in both runs). A wrong reduction (each rank its own gradient,
-        # a sum for a mean) is off by ~100% of the largest moves of every tensor that learns.
+    # A wrong reduction (each rank its own gradient, a sum for a mean) is off by ~50-100% of the move of every tensor
+    # that learns. Float noise is not uniform: a tensor whose true gradient is zero (a BatchNorm bias feeding the
+    # next conv + BatchNorm: its shift is normalised away) or nearly so (an SE unit that ReLU keeps shut) moves by
+    # noise alone, amplified by the BatchNorm backward over near-constant features (1/sigma up to ~300): 5e-10 on
+    # one CPU, 8e-6 (a third of its move) with MKL's AVX2 kernels on an AMD one. So: the whole update agrees to 1%
+    # (noise: 0.14% there), and each tensor that learns (moves by >= 10% of the model's largest move) agrees to
+    # 0.1% of its own move, plus 1e-4 of the model's largest move (~1000 float32 eps of it) and one float32 ulp,
+    # element by element.
+    difference = np.sqrt(sum(float(((ddp[k] - one[k]).astype(np.float64) ** 2).sum()) for k in ddp))
+    update = np.sqrt(sum(float(((one[k] - init[k]).astype(np.float64) ** 2).sum()) for k in ddp))
+    assert difference <= 1e-2 * update, (difference, update)
+    learning = [k for k in ddp if np.abs(one[k] - init[k]).max() >= 0.1 * update_scale]
+    assert len(learning) >= 50  # of 199 trained tensors; the bound below is not vacuous
+    for key in learning:
         moved = np.abs(one[key] - init[key]).max()
         tolerance = 1e-3 * moved + 1e-4 * update_scale + np.spacing(np.abs(one[key]).astype(np.float32))
         assert np.all(np.abs(ddp[key] - one[key]) <= tolerance), (key, np.abs(ddp[key] - one[key]).max())
