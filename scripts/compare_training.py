@@ -16,7 +16,10 @@ get OMP_NUM_THREADS=--threads, and ocrdet `trainer.cpu_threads` the same. Both u
 Each run lives in `<out>/<trainer>-<pipeline>-seed<N>/` with its log, wall time and score; a run whose `result.json`
 exists is not run again, so the script can be stopped, resumed or extended with more seeds. The table printed at the
 end gives, per trainer and pipeline, the mean and spread (sample standard deviation, min..max) over the seeds of the
-training loss averaged over the last two thirds of the steps, the test hmean and the wall times.
+training loss averaged over the last two thirds of the steps, the test hmean and the wall times, then each ocrdet
+pipeline's difference from PaddleOCR paired by seed (one seed, one start) and whether its mean loss lies inside
+PaddleOCR's mean ± sd and its mean hmean above PaddleOCR's mean - sd. Each result.json records the run's
+MKL_DEBUG_CPU_TYPE (PaddleOCR's as `--paddleocr-mkl` sets it; ocrdet's own as `import ocrdet` sets it on AMD).
 """
 from __future__ import annotations
 
@@ -42,11 +45,13 @@ from ocrdet.data.labels import parse_icdar2015_gt  # noqa: E402
 from reference_process import reference_environment  # noqa: E402
 
 PPOCR_CONFIG = "configs/det/ch_PP-OCRv3/ch_PP-OCRv3_det_student.yml"
-# ocrdet pipelines: the name in the table -> overrides (`default` is whatever conf/transforms/db_train.yaml says)
+# ocrdet variants (data pipelines, the eager step): the name in the table -> overrides (`default` is whatever
+# conf/transforms/db_train.yaml says)
 PIPELINES = {
     "default": [],
     "fused": ["data.train_transforms.augment.fused=true"],
     "unfused": ["data.train_transforms.augment.fused=false"],
+    "eager": ["trainer.compile=false"],  # the default pipeline, its training step run eagerly instead of compiled
 }
 PPOCR_STEP = re.compile(r"global_step: (\d+),.*?\bloss: ([0-9.eE+-]+)")
 OCRDET_STEP = re.compile(r"\] step (\d+) \| loss=([0-9.eE+-]+)")
@@ -233,7 +238,7 @@ def one_run(args: argparse.Namespace, trainer: str, pipeline: str, seed: int, st
     print(f"[{time.strftime('%H:%M:%S')}] {trainer} {pipeline} seed {seed}: scoring {weights}", flush=True)
     result = {
         "trainer": trainer, "pipeline": pipeline, "seed": seed, "steps": steps, "train_wall_s": wall,
-        "train_cpu_s": cpu,
+        "train_cpu_s": cpu, "mkl_debug_cpu_type": env.get("MKL_DEBUG_CPU_TYPE"),
         "late_loss": late_mean(losses, steps), **evaluate(args, weights, run, env),
     }
     result_file.write_text(json.dumps(result, indent=1))
@@ -265,7 +270,34 @@ def report(results: list[dict]) -> str:
             f"{statistics.fmean(r['eval_wall_s'] for r in group):.0f} |"
         )
     rows += paired(groups)
+    rows += verdict(groups)
     return "\n".join(rows)
+
+
+def verdict(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """Issue 11's criteria per ocrdet variant, on the seeds it shares with PaddleOCR: its mean loss inside
+    PaddleOCR's seed spread (mean ± sd), its mean test hmean not below PaddleOCR's by more than that spread."""
+    reference = {r["seed"]: r for r in groups.get(("paddleocr", "-"), [])}
+    lines = []
+    for (trainer, pipeline), group in sorted(groups.items()):
+        ours = [r for r in group if trainer == "ocrdet" and r["seed"] in reference]
+        if len(ours) < 2:
+            continue
+        theirs = [reference[r["seed"]] for r in ours]
+        loss_mean, loss_sd = statistics.fmean(r["late_loss"] for r in theirs), statistics.stdev(
+            r["late_loss"] for r in theirs)
+        hmean_mean, hmean_sd = statistics.fmean(r["hmean"] for r in theirs), statistics.stdev(
+            r["hmean"] for r in theirs)
+        ours_loss = statistics.fmean(r["late_loss"] for r in ours)
+        ours_hmean = statistics.fmean(r["hmean"] for r in ours)
+        inside = "inside" if abs(ours_loss - loss_mean) <= loss_sd else "outside"
+        below = "not below" if ours_hmean >= hmean_mean - hmean_sd else "below"
+        lines.append(
+            f"\nocrdet {pipeline} ({len(ours)} seeds): mean loss {ours_loss:.4f} is {inside} PaddleOCR's "
+            f"{loss_mean:.4f} ± {loss_sd:.4f} (difference {ours_loss - loss_mean:+.4f}); mean test hmean "
+            f"{ours_hmean:.4f} vs PaddleOCR's {hmean_mean:.4f} - {hmean_sd:.4f}: {below} by more than the spread"
+        )
+    return lines
 
 
 def paired(groups: dict[tuple[str, str], list[dict]]) -> list[str]:

@@ -222,6 +222,16 @@ def test_compare_training_pairs_seeds_and_reports_cpu_time(tmp_path) -> None:
     # per-seed differences -0.1, 0, +0.1 (loss) and -0.01, 0, +0.01 (hmean)
     assert ("ocrdet default minus PaddleOCR, paired by seed (3 seeds, same start): loss +0.0000 ± 0.1000 "
             "(standard error 0.0577), test hmean +0.0000 ± 0.0100 (standard error 0.0058)") in table
+    # issue 11's criteria against PaddleOCR's spread: 3.1 ± 0.05 in loss, 0.45 ± 0.02 in hmean
+    spread = [result("paddleocr", s, loss, h) for s, loss, h in ((0, 3.05, 0.43), (1, 3.1, 0.45), (2, 3.15, 0.47))]
+    level = [result("ocrdet", s, 3.14, 0.44) for s in range(3)]
+    assert ("ocrdet default (3 seeds): mean loss 3.1400 is inside PaddleOCR's 3.1000 ± 0.0500 (difference +0.0400); mean test "
+            "hmean 0.4400 vs PaddleOCR's 0.4500 - 0.0200: not below by more than the spread") in compare_training.report(
+        spread + level)
+    worse = [result("ocrdet", s, 3.16, 0.42) for s in range(3)]
+    assert ("ocrdet default (3 seeds): mean loss 3.1600 is outside PaddleOCR's 3.1000 ± 0.0500 (difference +0.0600); mean test "
+            "hmean 0.4200 vs PaddleOCR's 0.4500 - 0.0200: below by more than the spread") in compare_training.report(
+        spread + worse)
 
 
 def test_reference_process_runs_paddleocr_as_shipped_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
