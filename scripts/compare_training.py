@@ -274,26 +274,31 @@ def report(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def seed_pairs(groups: dict[tuple[str, str], list[dict]]) -> list[tuple[str, list[tuple[dict, dict]]]]:
+    """Per ocrdet variant, its runs paired with PaddleOCR's run of the same seed (variants with >= 2 pairs)."""
+    reference = {r["seed"]: r for r in groups.get(("paddleocr", "-"), [])}
+    out = []
+    for (trainer, pipeline), group in sorted(groups.items()):
+        pairs = [(r, reference[r["seed"]]) for r in group if trainer == "ocrdet" and r["seed"] in reference]
+        if len(pairs) >= 2:
+            out.append((pipeline, pairs))
+    return out
+
+
 def verdict(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     """Issue 11's criteria per ocrdet variant, on the seeds it shares with PaddleOCR: its mean loss inside
     PaddleOCR's seed spread (mean ± sd), its mean test hmean not below PaddleOCR's by more than that spread."""
-    reference = {r["seed"]: r for r in groups.get(("paddleocr", "-"), [])}
     lines = []
-    for (trainer, pipeline), group in sorted(groups.items()):
-        ours = [r for r in group if trainer == "ocrdet" and r["seed"] in reference]
-        if len(ours) < 2:
-            continue
-        theirs = [reference[r["seed"]] for r in ours]
-        loss_mean, loss_sd = statistics.fmean(r["late_loss"] for r in theirs), statistics.stdev(
-            r["late_loss"] for r in theirs)
-        hmean_mean, hmean_sd = statistics.fmean(r["hmean"] for r in theirs), statistics.stdev(
-            r["hmean"] for r in theirs)
-        ours_loss = statistics.fmean(r["late_loss"] for r in ours)
-        ours_hmean = statistics.fmean(r["hmean"] for r in ours)
+    for pipeline, pairs in seed_pairs(groups):
+        theirs_loss, theirs_hmean = [b["late_loss"] for _, b in pairs], [b["hmean"] for _, b in pairs]
+        loss_mean, loss_sd = statistics.fmean(theirs_loss), statistics.stdev(theirs_loss)
+        hmean_mean, hmean_sd = statistics.fmean(theirs_hmean), statistics.stdev(theirs_hmean)
+        ours_loss = statistics.fmean(a["late_loss"] for a, _ in pairs)
+        ours_hmean = statistics.fmean(a["hmean"] for a, _ in pairs)
         inside = "inside" if abs(ours_loss - loss_mean) <= loss_sd else "outside"
         below = "not below" if ours_hmean >= hmean_mean - hmean_sd else "below"
         lines.append(
-            f"\nocrdet {pipeline} ({len(ours)} seeds): mean loss {ours_loss:.4f} is {inside} PaddleOCR's "
+            f"\nocrdet {pipeline} ({len(pairs)} seeds): mean loss {ours_loss:.4f} is {inside} PaddleOCR's "
             f"{loss_mean:.4f} ± {loss_sd:.4f} (difference {ours_loss - loss_mean:+.4f}); mean test hmean "
             f"{ours_hmean:.4f} vs PaddleOCR's {hmean_mean:.4f} - {hmean_sd:.4f}: {below} by more than the spread"
         )
@@ -304,12 +309,8 @@ def paired(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     """Per-seed differences of each ocrdet pipeline from PaddleOCR. The same seed gives both trainers the same
     starting weights (tests/models/test_paddleocr_start.py), so a pair differs only in its data stream and float
     rounding: the sd of the differences is the spread that a trainer difference has to stand out of."""
-    reference = {r["seed"]: r for r in groups.get(("paddleocr", "-"), [])}
     lines = []
-    for (trainer, pipeline), group in sorted(groups.items()):
-        pairs = [(r, reference[r["seed"]]) for r in group if trainer == "ocrdet" and r["seed"] in reference]
-        if len(pairs) < 2:
-            continue
+    for pipeline, pairs in seed_pairs(groups):
         loss = [a["late_loss"] - b["late_loss"] for a, b in pairs]
         hmean = [a["hmean"] - b["hmean"] for a, b in pairs]
         lines.append(
