@@ -37,11 +37,13 @@ from hydra.utils import instantiate
 from ocrdet.cli.config import compose_config
 from ocrdet.data.datamodule import TrainBatchToFloat, TrainLoader, build_dataloader, collate_train, setup_worker_process
 from ocrdet.data.profiling import OpTimes
+from ocrdet.engine.memory import keep_freed_memory
 from reference_process import ReferenceProcess, add_reference_args, machine
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 8
-WARMUP_SAMPLES = 2  # first calls pay one-off costs (imports, OpenCV's thread pool, page faults)
+WARMUP_SAMPLES = BATCH_SIZE  # one batch: first calls pay one-off costs (imports, OpenCV's thread pool, the first
+# batch-sized arrays of TrainBatchToFloat's pool, ~150 ms at 960: a fifth of a 32-sample run's time)
 
 
 class Pipeline:
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     if not args.as_is:
+        keep_freed_memory()  # the training process's setting, which its forked loader workers inherit
         setup_worker_process()
     setup = "process as-is" if args.as_is else "process set up as a loader worker"
     print(f"experiment={args.experiment}; {setup} {machine()}", flush=True)
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 process = stack.enter_context(ReferenceProcess(
                     ["data", "--root", str(root), "--crop", str(crop), "--seed", str(args.seed)],
                     python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
+                    malloc=args.reference_malloc,
                 ))
                 reference = lambda names: float(process.request("batch " + ",".join(names))[0])  # noqa: E731
             rate, cpu_rate, per_op, ref_rate = bench_one_process(pipeline, args.samples, args.seed, reference)

@@ -100,6 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, EvalResult]:
         reference = ReferenceProcess(
             ["eval", "--weights", str(args.weights.resolve()), "--threads", str(args.threads)],
             python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
+            malloc=args.reference_malloc,
         )
     reference_s: List[float] = []
     scratch = tempfile.TemporaryDirectory()

@@ -29,6 +29,7 @@ from hydra.utils import instantiate
 from ocrdet.cli.build import build_task
 from ocrdet.cli.config import compose_config
 from ocrdet.data.datamodule import TrainBatchToFloat, collate_train
+from ocrdet.engine.accelerator import serial_static_executor, setup_cpu_process
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
 from reference_process import ReferenceProcess, add_reference_args, machine
@@ -67,11 +68,10 @@ def build_train_step(mode: str = "student", crop: int = 640, batch: int = 8, ext
     return TrainStep(task, tensors, optimizer)
 
 
-def set_cpu_threads(threads: int) -> None:
-    """Math-library (OpenMP/MKL/oneDNN) threads for dygraph; Paddle's own default is 1 (OMP_NUM_THREADS=1)."""
-    from paddle.base import core
-
-    core.set_num_threads(int(threads))
+def set_cpu_threads(threads: int, reuse_memory: bool = True) -> None:
+    """The process as the Trainer sets up a CPU run (`trainer.cpu_threads`, `trainer.cpu_reuse_memory`): math-library
+    (OpenMP/MKL/oneDNN) threads, Paddle's own default being 1, and freed memory kept for the next step."""
+    setup_cpu_process(threads, reuse_memory)
 
 
 def save_batch(step: TrainStep, path: Path) -> None:
@@ -110,13 +110,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per side after one warm-up step each")
     parser.add_argument("--onednn", type=int, default=1, help="FLAGS_use_mkldnn for ocrdet's dygraph step")
     parser.add_argument("--threads", type=int, default=2, help="CPU math threads of both sides (Paddle's default: 1)")
+    parser.add_argument("--reuse-memory", type=int, default=1,
+                        help="ocrdet's process keeps freed memory (trainer.cpu_reuse_memory, the default: 1) or not (0)")
     parser.add_argument("--variants", default="eager,compiled",
                         help="ocrdet steps to time: eager (dygraph) and/or compiled (trainer.compile=true)")
     add_reference_args(parser)
     args = parser.parse_args(argv)
     quiet_warnings()
     paddle.set_device("cpu")
-    set_cpu_threads(args.threads)
+    set_cpu_threads(args.threads, bool(args.reuse_memory))
     paddle.set_flags({"FLAGS_use_mkldnn": bool(args.onednn)})
 
     variants = args.variants.split(",")
@@ -128,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         compiled = build_train_step(args.mode, args.crop, args.batch)
         compiled.task.model.set_state_dict(step.task.model.state_dict())
         compiled.batch = step.batch
+        serial_static_executor()  # as the Trainer compiles on CPU
         compiled.task.compile_training_step()
         units["ocrdet_compiled"] = timed(compiled.run)
     with contextlib.ExitStack() as stack:
@@ -137,6 +140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
             reference = stack.enter_context(ReferenceProcess(
                 ["train", "--mode", args.mode, "--batch-file", str(tmp / "batch.npz"), "--threads", str(args.threads)],
                 python=args.reference_python, checkout=args.paddleocr, mkl=args.reference_mkl,
+                malloc=args.reference_malloc,
             ))
             units["paddleocr"] = lambda i: float(reference.request("step")[0])
         times = time_interleaved(units, args.steps)

@@ -36,10 +36,18 @@ def machine() -> str:
     return f"[{model}; {isa}; {os.cpu_count()} cores; load {load}; MKL path {mkl_code_path()}]"
 
 
-def reference_environment(mkl: str = "shipped") -> Dict[str, str]:
+# glibc's tunables for ocrdet.engine.memory.keep_freed_memory's setting (no per-block mappings, no trimming),
+# given to PaddleOCR's process from outside, as glibc reads them at start-up.
+KEEP_FREED_MEMORY_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=18446744073709551615"
+
+
+def reference_environment(mkl: str = "shipped", malloc: str = "shipped") -> Dict[str, str]:
     """The environment PaddleOCR's process runs in: ours without our venv, and MKL's dispatch as PaddleOCR ships
-    (`shipped`: the variable ocrdet sets on AMD removed, a user's own value kept) or AVX2 (`avx2`)."""
+    (`shipped`: the variable ocrdet sets on AMD removed, a user's own value kept) or AVX2 (`avx2`); glibc's allocator
+    as it ships or (`malloc="keep"`) keeping freed memory as ocrdet's training process does."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if malloc == "keep":
+        env["GLIBC_TUNABLES"] = KEEP_FREED_MEMORY_TUNABLES
     if mkl == "avx2":
         env[MKL_VARIABLE] = MKL_AVX2
     elif ocrdet.MKL_AVX2_SET_HERE:
@@ -52,14 +60,15 @@ class ReferenceProcess:
 
     def __init__(
         self, args: Sequence[str], python: str = DEFAULT_PYTHON, checkout: Path | str = DEFAULT_CHECKOUT,
-        mkl: str = "shipped",
+        mkl: str = "shipped", malloc: str = "shipped",
     ):
         if not Path(python).exists():
             raise FileNotFoundError(f"reference interpreter {python} not found: pass --reference-python")
         if not (Path(checkout) / "ppocr").is_dir():
             raise FileNotFoundError(f"{checkout} is not a PaddleOCR checkout: pass the path to --reference")
-        env = reference_environment(mkl)
-        print(f"reference: PaddleOCR's code from {checkout}, {MKL_VARIABLE}={env.get(MKL_VARIABLE, '(unset)')}", flush=True)
+        env = reference_environment(mkl, malloc)
+        print(f"reference: PaddleOCR's code from {checkout}, {MKL_VARIABLE}={env.get(MKL_VARIABLE, '(unset)')}, "
+              f"GLIBC_TUNABLES={env.get('GLIBC_TUNABLES', '(unset)')}", flush=True)
         self.process = subprocess.Popen(
             [python, str(SCRIPTS / "paddleocr_reference.py"), *args, "--checkout", str(Path(checkout).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
@@ -105,4 +114,9 @@ def add_reference_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reference-mkl", choices=["shipped", "avx2"], default="shipped",
         help="PaddleOCR's MKL dispatch: as it ships (generic kernels on AMD CPUs) or AVX2 as ocrdet sets it on AMD",
+    )
+    parser.add_argument(
+        "--reference-malloc", choices=["shipped", "keep"], default="shipped",
+        help="PaddleOCR's glibc allocator: as it ships or keeping freed memory as ocrdet's training process does "
+             "(ocrdet.engine.memory.keep_freed_memory, through GLIBC_TUNABLES)",
     )

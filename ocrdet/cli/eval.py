@@ -19,7 +19,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Collection, Optional
+from typing import Collection, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -37,6 +37,7 @@ from ocrdet.cli.config import CONF_DIR, check_targets, check_values, run_on_weig
 from ocrdet.cli.predict import default_submodel  # noqa: E402
 from ocrdet.det.deploy import apply_settings, command_line_keys, exported_forward, find_exported  # noqa: E402
 from ocrdet.det.evaluator import FORWARDS, Evaluator, MapFn, model_forwards, on_cpu  # noqa: E402
+from ocrdet.engine.accelerator import setup_cpu_process  # noqa: E402
 from ocrdet.engine.trainer import limit_batches  # noqa: E402
 from ocrdet.models.weights import load_for_inference, resolve_weights  # noqa: E402
 from ocrdet.postprocess import search as pp_search  # noqa: E402
@@ -112,14 +113,14 @@ def _forwards(cfg: DictConfig, explicit: Collection[str], main_only: bool = Fals
 
 def _select_device(cfg: DictConfig) -> None:
     """`trainer.accelerator`: cpu or gpu, else Paddle's default device (a GPU when it was built with CUDA and sees
-    one); on the CPU the dygraph forward gets `trainer.cpu_threads` threads and `trainer.cpu_onednn`, as in fit."""
+    one); on the CPU the dygraph forward gets `trainer.cpu_threads` threads, `trainer.cpu_onednn` and
+    `trainer.cpu_reuse_memory`, as in fit."""
     accelerator = cfg.trainer.get("accelerator", "auto")
     if accelerator != "auto":
         paddle.set_device(accelerator)
     if on_cpu():
         paddle.set_flags({"FLAGS_use_mkldnn": bool(cfg.trainer.get("cpu_onednn", True))})
-        base: Any = getattr(paddle, "base", None) or getattr(paddle, "fluid", None)  # Paddle 3 / 2.6
-        base.core.set_num_threads(_threads(cfg))  # Paddle alone leaves all but one core idle
+        setup_cpu_process(_threads(cfg), bool(cfg.trainer.get("cpu_reuse_memory", True)))
 
 
 def _val_indices(cfg: DictConfig, size: int) -> range:

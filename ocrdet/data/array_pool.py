@@ -50,3 +50,11 @@ def as_tensor(array: np.ndarray) -> "paddle.Tensor":
     import paddle
 
     return paddle.utils.dlpack.from_dlpack(np.ascontiguousarray(array).__dlpack__())
+
+
+def host_view(tensor: "paddle.Tensor") -> np.ndarray:
+    """A CPU tensor's values as a numpy array sharing its memory (DLPack, no copy) where Paddle's tensors support it
+    (3.x), else a copy (`tensor.numpy()`). For reading: writes would show in the tensor."""
+    if hasattr(tensor, "__dlpack__"):
+        return np.from_dlpack(tensor)
+    return tensor.numpy()

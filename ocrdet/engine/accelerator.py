@@ -5,6 +5,8 @@ import os
 
 import paddle
 
+from ocrdet.engine.memory import keep_freed_memory
+
 
 def select_accelerator(accelerator: str, cpu_onednn: bool = True) -> str:
     """Set Paddle's device for this rank and return "cpu" or "gpu" (`auto`: a GPU when one is visible)."""
@@ -32,3 +34,21 @@ def set_cpu_threads(threads: int) -> None:
     core = getattr(getattr(paddle, "base", None), "core", None) or getattr(getattr(paddle, "fluid", None), "core", None)
     if core is not None and hasattr(core, "set_num_threads"):
         core.set_num_threads(int(threads))
+
+
+def setup_cpu_process(threads: int, reuse_memory: bool = True) -> None:
+    """A CPU training process: `threads` math threads and, with `reuse_memory`, freed memory kept for the next step
+    (`ocrdet.engine.memory.keep_freed_memory`: no page faults after the first step, 1.3x faster student steps)."""
+    set_cpu_threads(threads)
+    if reuse_memory:
+        keep_freed_memory()
+
+
+def serial_static_executor() -> None:
+    """Run static programs' ops one after another on the calling thread (FLAGS_new_executor_serial_run), for compiled
+    training on CPU. Paddle's default executor runs independent ops on several threads, each with its own OpenMP team:
+    on a 2-core machine that oversubscribes the cores (kernel time 3-4 s of a 9 s student step), allocates from other
+    threads' arenas (mapped and unmapped per block, whatever `keep_freed_memory` says) and holds ~1.6x the memory
+    (5.8 vs 3.5 GB at 640 crop, batch 8). Serially the compiled step runs at the eager one's speed with no page faults.
+    """
+    paddle.set_flags({"FLAGS_new_executor_serial_run": True})

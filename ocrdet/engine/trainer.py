@@ -18,7 +18,9 @@ import numpy as np
 import paddle
 
 from ocrdet.engine import checkpoint_io, distributed
-from ocrdet.engine.accelerator import cpu_threads_per_rank, select_accelerator, set_cpu_threads
+from ocrdet.engine.accelerator import (
+    cpu_threads_per_rank, select_accelerator, serial_static_executor, setup_cpu_process,
+)
 from ocrdet.engine.callbacks.bad_samples import BadSampleGuard
 from ocrdet.engine.callbacks.base import Callback
 from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
@@ -70,6 +72,7 @@ class Trainer:
         max_consecutive_nonfinite: int = 5,
         max_bad_fraction: float = 0.05,
         cpu_threads: int | None = None,
+        cpu_reuse_memory: bool = True,
         sync_batchnorm: bool = False,
         compile: bool = False,
     ) -> None:
@@ -104,7 +107,7 @@ class Trainer:
         self.accelerator = select_accelerator(accelerator, cpu_onednn)
         self.cpu_threads = cpu_threads_per_rank(cpu_threads, devices * nnodes)
         if self.accelerator == "cpu":
-            set_cpu_threads(self.cpu_threads)
+            setup_cpu_process(self.cpu_threads, cpu_reuse_memory)
         self.precision_plugin = PrecisionPlugin(
             precision, amp_level, custom_white_list=amp_custom_white_list, custom_black_list=amp_custom_black_list
         )
@@ -227,6 +230,8 @@ class Trainer:
         module.model, self.optimizer = self.precision_plugin.setup(module.model, self.optimizer)
         self._synced_parameters = None
         if self.compile:
+            if self.accelerator == "cpu":
+                serial_static_executor()
             module.compile_training_step()
         if self.world_size > 1 and self.compile:
             # DataParallel averages gradients in dygraph backward hooks, which a compiled backward never calls: the

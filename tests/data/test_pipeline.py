@@ -58,6 +58,14 @@ def test_train_pipeline_on_synthetic_samples():
     batch = collate_train(samples)
     assert batch["image"].shape == (2, 3, 64, 64) and batch["shrink_mask"].shape == (2, 64, 64)
     assert batch["skipped"].dtype == np.int64 and batch["skipped"] == 0
+    # the image and the threshold map stacked as they are, the 0/1 maps as uint8 with the same values
+    for key in TRAIN_KEYS:
+        dtype = np.uint8 if key in ("threshold_mask", "shrink_map", "shrink_mask") else np.float32
+        assert batch[key].dtype == dtype
+        np.testing.assert_array_equal(batch[key], np.stack([s[key] for s in samples]).astype(dtype))
+    ragged = [samples[0], {**samples[1], "shrink_map": samples[1]["shrink_map"][:32]}]
+    with pytest.raises(ValueError, match=r"same shape: \(32, 64\) vs \(64, 64\)"):
+        collate_train(ragged)
     # The transforms draw from NumPy's global state, so reseeding replays them exactly.
     np.random.seed(0)
     np.testing.assert_array_equal(dataset[0]["threshold_map"], samples[0]["threshold_map"])
@@ -139,3 +147,16 @@ def test_transforms_may_be_a_mapping_with_disabled_entries():
     dataset = SyntheticTextDataset(1, 64, 0, ops)
     assert [type(t).__name__ for t in dataset.transforms] == ["DecodeImage", "DetResizeForTest"]
     assert dataset[0]["image"].shape == (32, 64, 3)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_to_chw_is_the_transpose(channels, dtype):
+    """OpenCV's plane split (uint8/float32) or numpy's transpose copy: exactly the CHW transpose, contiguous."""
+    image = (np.random.default_rng(0).random((7, 5, channels)) * 255).astype(dtype)
+    chw = ToCHW()({"image": image})["image"]
+    assert chw.dtype == dtype and chw.flags.c_contiguous
+    np.testing.assert_array_equal(chw, image.transpose(2, 0, 1))
+    # a non-contiguous HWC view (a crop) too
+    view = np.repeat(image, 2, axis=1)[:, ::2]
+    np.testing.assert_array_equal(ToCHW()({"image": view})["image"], image.transpose(2, 0, 1))

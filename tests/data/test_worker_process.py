@@ -8,7 +8,7 @@ import sys
 import pytest
 
 CHILD = """
-from ocrdet.data.memory import reuse_freed_memory
+from ocrdet.engine.memory import reuse_freed_memory
 from ocrdet.data.datamodule import setup_worker_process
 setup_worker_process()
 print(reuse_freed_memory())

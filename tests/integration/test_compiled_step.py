@@ -86,15 +86,23 @@ def _fit(tmp_path, name: str, extra: list[str]) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in paddle.load(str(tmp_path / name / "checkpoints" / "latest.pdparams")).items()}
 
 
-def test_compiled_fit_equals_eager_fit_and_resumes_exactly(tmp_path):
+def test_compiled_fit_equals_eager_fit_and_resumes_exactly(tmp_path, request):
     """Two epochs of 4 batches, accumulated by 2, validation after each epoch: the compiled fit ends at the eager
     fit's weights; a compiled fit stopped after one epoch and resumed compiled ends at the eager resume's weights.
 
     (The first fit ends after one epoch, so its cosine schedule is shorter: the resume changes trainer.max_epochs,
     which the resume check refuses unless allowed, and ends ~1e-3 away from the uninterrupted fit because the LR
-    schedule differs, not the step; so the resume is compared path for path, compiled against eager.)"""
+    schedule differs, not the step; so the resume is compared path for path, compiled against eager.)
+
+    On CPU the Trainer runs the compiled programs on the serial executor (`serial_static_executor`)."""
+    flag = "FLAGS_new_executor_serial_run"
+    previous = paddle.get_flags(flag)[flag]
+    request.addfinalizer(lambda: paddle.set_flags({flag: previous}))  # process-wide: as the test found it
+    paddle.set_flags({flag: False})
     eager = _fit(tmp_path, "eager", ["trainer.max_epochs=2", "trainer.compile=false"])
+    assert paddle.get_flags(flag)[flag] is False
     compiled = _fit(tmp_path, "compiled", ["trainer.max_epochs=2", "trainer.compile=true"])
+    assert paddle.get_flags(flag)[flag] is True
     _fit(tmp_path, "first", ["trainer.max_epochs=1", "trainer.compile=true"])
     latest = tmp_path / "first" / "checkpoints" / "latest"
     allow = "resume_allow_changes=[trainer.max_epochs,trainer.compile]"

@@ -19,11 +19,13 @@ def test_default_params_hold_each_setting_once(tmp_path):
     assert "data.val_transforms.resize.limit_side_len" not in params
     assert not [k for k in params if k.endswith(("_target_", "_partial_"))]
     assert not [v for v in params.values() if v.startswith("/")]
-    # 98 settings + 1 group. Before the config redesign (issue 12) 97 + 1: the datasets' `train` flags (data.train.train,
+    # 99 settings + 1 group. Before the config redesign (issue 12) 97 + 1: the datasets' `train` flags (data.train.train,
     # data.val.train) are now the data module's, NormalizeImage's on_batch flag is gone (the data module's
     # batch_normalize says where the train images are normalised), and the train pipeline's copy_paste slot (null),
-    # finetune.submodels and the trainer's AMP op lists (amp_custom_white_list/black_list) are new.
-    assert len(params) == 99
+    # finetune.submodels and the trainer's AMP op lists (amp_custom_white_list/black_list) are new; then (issue 14)
+    # trainer.cpu_reuse_memory: 99 + 1.
+    assert len(params) == 100
+    assert params["trainer.cpu_reuse_memory"] == "True"
     assert params["trainer.amp_custom_black_list"] == "None"
 
 

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ocrdet.data.array_pool import ArrayPool, as_tensor
+from ocrdet.data.array_pool import ArrayPool, as_tensor, host_view
 
 
 class NormalizeImage:
@@ -58,7 +58,7 @@ class NormalizeImage:
         if image.ndim != 4 or image.shape[1] != len(self.mean):
             raise ValueError(f"normalize_batch needs an N,{len(self.mean)},H,W batch, got shape {list(image.shape)}")
         if image.place.is_cpu_place():
-            batch = image.numpy()
+            batch = host_view(image)
             out = pool.empty(batch.shape, np.float32) if pool is not None else np.empty(batch.shape, np.float32)
             for sample, normalized in zip(batch, out):
                 self._lookup(sample, normalized)
