@@ -30,6 +30,7 @@ from ocrdet.cli.build import build_task
 from ocrdet.cli.config import compose_config
 from ocrdet.data.datamodule import TrainBatchToFloat, collate_train
 from ocrdet.engine.accelerator import serial_static_executor, setup_cpu_process
+from ocrdet.engine.kernels import load_cpu_kernels, use_cpu_kernels
 from ocrdet.engine.module import TrainModule
 from ocrdet.utils.setup import quiet_warnings
 from reference_process import ReferenceProcess, add_reference_args, machine
@@ -69,9 +70,12 @@ def build_train_step(mode: str = "student", crop: int = 640, batch: int = 8, ext
 
 
 def set_cpu_threads(threads: int, reuse_memory: bool = True) -> None:
-    """The process as the Trainer sets up a CPU run (`trainer.cpu_threads`, `trainer.cpu_reuse_memory`): math-library
-    (OpenMP/MKL/oneDNN) threads, Paddle's own default being 1, and freed memory kept for the next step."""
+    """The process as the Trainer sets up a CPU run (`trainer.cpu_threads`, `trainer.cpu_reuse_memory`,
+    `trainer.cpu_kernels`): math-library (OpenMP/MKL/oneDNN) threads, Paddle's own default being 1, freed memory kept
+    for the next step, and ocrdet's CPU kernels built before anything is timed."""
     setup_cpu_process(threads, reuse_memory)
+    use_cpu_kernels(True)
+    load_cpu_kernels()
 
 
 def save_batch(step: TrainStep, path: Path) -> None:
@@ -113,7 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     parser.add_argument("--reuse-memory", type=int, default=1,
                         help="ocrdet's process keeps freed memory (trainer.cpu_reuse_memory, the default: 1) or not (0)")
     parser.add_argument("--variants", default="eager,compiled",
-                        help="ocrdet steps to time: eager (dygraph) and/or compiled (trainer.compile=true)")
+                        help="ocrdet steps to time: eager (dygraph), compiled (trainer.compile=true) and/or "
+                             "eager_paddle_kernels (eager with Paddle's depthwise conv: trainer.cpu_kernels=false)")
     add_reference_args(parser)
     args = parser.parse_args(argv)
     quiet_warnings()
@@ -126,6 +131,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     units: Dict[str, Callable[[int], float]] = {}
     if "eager" in variants:
         units["ocrdet"] = timed(step.run)
+    if "eager_paddle_kernels" in variants:
+        def paddle_kernels(i: int) -> None:
+            use_cpu_kernels(False)
+            try:
+                step.run(i)
+            finally:
+                use_cpu_kernels(True)
+
+        units["ocrdet_paddle_kernels"] = timed(paddle_kernels)
     if "compiled" in variants:
         compiled = build_train_step(args.mode, args.crop, args.batch)
         compiled.task.model.set_state_dict(step.task.model.state_dict())
@@ -156,6 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         print(f"{name}_{side}: {rate:.3f} samples/s ({statistics.median(times[side]):.2f} s/step{ratio}) {where}")
     if "ocrdet" in results and "ocrdet_compiled" in results:
         print(f"{name}_compiled_vs_eager: {results['ocrdet_compiled'] / results['ocrdet']:.2f}x {where}")
+    if "ocrdet" in results and "ocrdet_paddle_kernels" in results:
+        print(f"{name}_cpu_kernels_vs_paddle_kernels: {results['ocrdet'] / results['ocrdet_paddle_kernels']:.2f}x {where}")
     return results
 
 

@@ -21,6 +21,7 @@ from ocrdet.engine import checkpoint_io, distributed
 from ocrdet.engine.accelerator import (
     cpu_threads_per_rank, select_accelerator, serial_static_executor, setup_cpu_process,
 )
+from ocrdet.engine.kernels import load_cpu_kernels, use_cpu_kernels
 from ocrdet.engine.callbacks.bad_samples import BadSampleGuard
 from ocrdet.engine.callbacks.base import Callback
 from ocrdet.engine.callbacks.model_checkpoint import ModelCheckpoint
@@ -73,6 +74,7 @@ class Trainer:
         max_bad_fraction: float = 0.05,
         cpu_threads: int | None = None,
         cpu_reuse_memory: bool = True,
+        cpu_kernels: bool = True,
         sync_batchnorm: bool = False,
         compile: bool = False,
     ) -> None:
@@ -108,6 +110,9 @@ class Trainer:
         self.cpu_threads = cpu_threads_per_rank(cpu_threads, devices * nnodes)
         if self.accelerator == "cpu":
             setup_cpu_process(self.cpu_threads, cpu_reuse_memory)
+            use_cpu_kernels(cpu_kernels)
+            if cpu_kernels:
+                load_cpu_kernels()  # built here once per machine (~25 s), not inside the first timed step
         self.precision_plugin = PrecisionPlugin(
             precision, amp_level, custom_white_list=amp_custom_white_list, custom_black_list=amp_custom_black_list
         )

@@ -23,9 +23,10 @@ def test_default_params_hold_each_setting_once(tmp_path):
     # data.val.train) are now the data module's, NormalizeImage's on_batch flag is gone (the data module's
     # batch_normalize says where the train images are normalised), and the train pipeline's copy_paste slot (null),
     # finetune.submodels and the trainer's AMP op lists (amp_custom_white_list/black_list) are new; then (issue 14)
-    # trainer.cpu_reuse_memory: 99 + 1.
-    assert len(params) == 100
+    # trainer.cpu_reuse_memory: 99 + 1; then trainer.cpu_kernels: 100 + 1.
+    assert len(params) == 101
     assert params["trainer.cpu_reuse_memory"] == "True"
+    assert params["trainer.cpu_kernels"] == "True"
     assert params["trainer.amp_custom_black_list"] == "None"
 
 

@@ -13,6 +13,8 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
+from ocrdet.engine.kernels import DepthwiseConv2D
+
 # (kernel, expand channels, out channels, use SE, activation, stride) at scale 1.0.
 _BlockCfg = Tuple[int, int, int, bool, str, int]
 
@@ -85,10 +87,13 @@ class ConvBNLayer(nn.Layer):
     ) -> None:
         super().__init__()
         self.act = act
-        self.conv = nn.Conv2D(
-            in_channels, out_channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
-            groups=groups, bias_attr=False,
-        )
+        if groups == in_channels == out_channels > 1:  # depthwise: ocrdet's CPU operator where it applies
+            self.conv = DepthwiseConv2D(in_channels, kernel_size, stride=stride)
+        else:
+            self.conv = nn.Conv2D(
+                in_channels, out_channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
+                groups=groups, bias_attr=False,
+            )
         self.bn = nn.BatchNorm2D(out_channels)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
