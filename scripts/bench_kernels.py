@@ -1,9 +1,10 @@
-"""ocrdet's CPU depthwise-conv operator (`trainer.cpu_kernels`) against Paddle's own kernel, layer by layer.
+"""ocrdet's CPU operators (`trainer.cpu_kernels`) against Paddle's own kernels, layer by layer.
 
-Every depthwise conv of the PP-OCRv3 student, at the shape it sees in a training step (640 crop, batch 8 by
-default), runs forward + backward on the same input and output gradient with Paddle's `depthwise_conv2d` and with
-ocrdet's operator, in turn (`--repeats` rounds, the order flipped each round, median per side). One line per layer
-shape and one for all of them, each with the in-run ratio and the machine.
+Every depthwise conv and every nearest upsampling of the PP-OCRv3 student, at the shape it sees in a training step
+(640 crop, batch 8 by default), runs forward + backward on the same input and output gradient with Paddle's kernel
+(`depthwise_conv2d`; the necks' ones-kernel transposed conv) and with ocrdet's operator, in turn (`--repeats` rounds,
+the order flipped each round, median per side). One line per shape and one per operator for all of them, each with
+the in-run ratio and the machine.
 
     python scripts/bench_kernels.py [--crop 640] [--batch 8] [--repeats 5] [--threads 2]
 """
@@ -13,51 +14,77 @@ import argparse
 import statistics
 import time
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import paddle
 
 from bench_train import build_train_step, set_cpu_threads
+import ocrdet.models.necks.db_fpn as db_fpn
 from ocrdet.engine.kernels import DepthwiseConv2D, use_cpu_kernels
 from ocrdet.utils.setup import quiet_warnings
 from reference_process import machine
 
 Shape = Tuple[Tuple[int, ...], int, int]  # input shape, kernel, stride
+UpShape = Tuple[Tuple[int, ...], int]  # input shape, factor
 
 
-def layer_shapes(crop: int, batch: int) -> Counter:
-    """(input shape, kernel, stride) of each depthwise conv in the student's forward, with its count."""
+def layer_shapes(crop: int, batch: int) -> Tuple[Counter, Counter]:
+    """(input shape, kernel, stride) of each depthwise conv and (input shape, factor) of each upsampling in the
+    student's forward, with their counts."""
     step = build_train_step("student", crop, batch)
-    seen: Counter = Counter()
+    convs: Counter = Counter()
+    ups: Counter = Counter()
 
     def record(layer: DepthwiseConv2D, inputs: Tuple[paddle.Tensor, ...]) -> None:
-        seen[(tuple(inputs[0].shape), layer._kernel_size[0], layer._stride[0])] += 1
+        convs[(tuple(inputs[0].shape), layer._kernel_size[0], layer._stride[0])] += 1
+
+    def spy(x: paddle.Tensor, factor: int, for_export: bool) -> Optional[paddle.Tensor]:
+        ups[(tuple(x.shape), factor)] += 1
+        return operator(x, factor, for_export)
 
     hooks = [m.register_forward_pre_hook(record) for m in step.task.model.sublayers() if isinstance(m, DepthwiseConv2D)]
-    with paddle.no_grad():
-        step.task.model(step.batch["image"])
-    for hook in hooks:
-        hook.remove()
-    return seen
+    operator, db_fpn.upsample_nearest = db_fpn.upsample_nearest, spy
+    try:
+        with paddle.no_grad():
+            step.task.model(step.batch["image"])
+    finally:
+        db_fpn.upsample_nearest = operator
+        for hook in hooks:
+            hook.remove()
+    return convs, ups
 
 
-def time_layer(shape: Shape, repeats: int) -> Dict[str, float]:
-    """Median seconds of forward + backward per side."""
-    size, kernel, stride = shape
-    layer = DepthwiseConv2D(size[1], kernel, stride=stride)
-    x = paddle.randn(list(size))
-    x.stop_gradient = False
-    grad = paddle.randn(layer(x).shape)
+def time_sides(run: Callable[[], None], repeats: int) -> Dict[str, float]:
+    """Median seconds of `run` per side (Paddle's kernels, ocrdet's operators), taking turns."""
     times: Dict[str, List[float]] = {"paddle": [], "ocrdet": []}
     for i in range(repeats + 1):  # the first round warms both up
         for side in (("paddle", "ocrdet") if i % 2 else ("ocrdet", "paddle")):
             use_cpu_kernels(side == "ocrdet")
             start = time.perf_counter()
-            paddle.grad([layer(x)], [x, layer.weight], [grad])
+            run()
             if i:
                 times[side].append(time.perf_counter() - start)
     use_cpu_kernels(True)
     return {side: statistics.median(values) for side, values in times.items()}
+
+
+def time_layer(shape: Shape, repeats: int) -> Dict[str, float]:
+    """Median seconds of a depthwise conv's forward + backward per side."""
+    size, kernel, stride = shape
+    layer = DepthwiseConv2D(size[1], kernel, stride=stride)
+    x = paddle.randn(list(size))
+    x.stop_gradient = False
+    grad = paddle.randn(layer(x).shape)
+    return time_sides(lambda: paddle.grad([layer(x)], [x, layer.weight], [grad]), repeats)
+
+
+def time_upsample(shape: UpShape, repeats: int) -> Dict[str, float]:
+    """Median seconds of an upsampling's forward + backward per side."""
+    size, factor = shape
+    x = paddle.randn(list(size))
+    x.stop_gradient = False
+    grad = paddle.randn([*size[:2], size[2] * factor, size[3] * factor])
+    return time_sides(lambda: paddle.grad([db_fpn.upsample(x, factor)], [x], [grad]), repeats)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
@@ -70,19 +97,24 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     quiet_warnings()
     paddle.set_device("cpu")
     set_cpu_threads(args.threads)
-    total = {"paddle": 0.0, "ocrdet": 0.0}
     where = machine()
-    for shape, count in sorted(layer_shapes(args.crop, args.batch).items()):
-        seconds = time_layer(shape, args.repeats)
-        for side in total:
-            total[side] += count * seconds[side]
-        (n, c, h, w), kernel, stride = shape
-        print(f"depthwise_{n}x{c}x{h}x{w}_k{kernel}_s{stride} (x{count}): paddle {seconds['paddle'] * 1e3:.1f} ms, "
-              f"ocrdet {seconds['ocrdet'] * 1e3:.1f} ms forward+backward: {seconds['paddle'] / seconds['ocrdet']:.2f}x "
-              f"{where}")
-    print(f"depthwise_all_layers_{args.crop}_bs{args.batch}: paddle {total['paddle'] * 1e3:.0f} ms, ocrdet "
-          f"{total['ocrdet'] * 1e3:.0f} ms per step: {total['paddle'] / total['ocrdet']:.2f}x {where}")
-    return total
+    convs, ups = layer_shapes(args.crop, args.batch)
+    totals: Dict[str, float] = {}
+    for kind, shapes, timer in (("depthwise", convs, time_layer), ("upsample", ups, time_upsample)):
+        total = {"paddle": 0.0, "ocrdet": 0.0}
+        for shape, count in sorted(shapes.items()):
+            seconds = timer(shape, args.repeats)
+            for side in total:
+                total[side] += count * seconds[side]
+            (n, c, h, w), *rest = shape
+            name = f"k{rest[0]}_s{rest[1]}" if kind == "depthwise" else f"x{rest[0]}"
+            print(f"{kind}_{n}x{c}x{h}x{w}_{name} (x{count}): paddle {seconds['paddle'] * 1e3:.1f} ms, ocrdet "
+                  f"{seconds['ocrdet'] * 1e3:.1f} ms forward+backward: {seconds['paddle'] / seconds['ocrdet']:.2f}x "
+                  f"{where}")
+        print(f"{kind}_all_layers_{args.crop}_bs{args.batch}: paddle {total['paddle'] * 1e3:.0f} ms, ocrdet "
+              f"{total['ocrdet'] * 1e3:.0f} ms per step: {total['paddle'] / total['ocrdet']:.2f}x {where}")
+        totals.update({f"{kind}_{side}": value for side, value in total.items()})
+    return totals
 
 
 if __name__ == "__main__":

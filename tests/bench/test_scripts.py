@@ -245,3 +245,22 @@ def test_reference_process_runs_paddleocr_as_shipped_unless_asked(monkeypatch: p
     assert reference_environment("avx2")[VARIABLE] == AVX2
     monkeypatch.setattr(ocrdet, "MKL_AVX2_SET_HERE", False)  # the user's own value travels
     assert reference_environment("shipped")[VARIABLE] == AVX2
+
+
+def test_bench_kernels_times_every_depthwise_conv_and_upsampling_of_the_student(capsys) -> None:
+    import bench_kernels
+
+    totals = bench_kernels.main(["--crop", "64", "--batch", "1", "--repeats", "1", "--threads", "1"])
+    assert sorted(totals) == ["depthwise_ocrdet", "depthwise_paddle", "upsample_ocrdet", "upsample_paddle"]
+    assert all(seconds > 0 for seconds in totals.values())
+    lines = capsys.readouterr().out.splitlines()
+
+    def layers(prefix: str) -> int:  # "<kind>_<shape>_<kernel> (x<count>): ..."
+        return sum(int(line.split("(x")[1].split(")")[0]) for line in lines if line.startswith(prefix))
+
+    # the student's 15 depthwise convs; its neck upsamples 3 times top-down (x2) and 3 times into the fusion
+    assert layers("depthwise_1x") == 15 and layers("upsample_1x") == 6
+    factors = {line.split(" (")[0].rsplit("_", 1)[1] for line in lines if line.startswith("upsample_1x")}
+    assert factors == {"x2", "x4", "x8"}
+    assert any(line.startswith("upsample_all_layers_64_bs1") for line in lines)
+    assert any(line.startswith("depthwise_all_layers_64_bs1") for line in lines)

@@ -1,10 +1,11 @@
-"""ocrdet's CPU depthwise-conv operator (`ocrdet.engine.kernels`, the Trainer's `cpu_kernels`).
+"""ocrdet's CPU operators (`ocrdet.engine.kernels`, the Trainer's `cpu_kernels`): depthwise conv, nearest upsampling.
 
-Its forward and both gradients are checked against the exact result (float64) within the error bound of float32
-summation: a sum of n products computed in float32, in any order, is within gamma_n * sum|products| of the exact
-sum, gamma_n = n*u / (1 - n*u), u = 2**-24 (Higham, Accuracy and Stability of Numerical Algorithms, 3.1). n is the
-number of terms of each sum: K*K for an output or an input gradient, N*OH*OW for a weight gradient. The magnitude
-sums are the same convolutions run on absolute values in float64.
+The depthwise conv's forward and both gradients are checked against the exact result (float64) within the error
+bound of float32 summation: a sum of n products computed in float32, in any order, is within gamma_n * sum|products|
+of the exact sum, gamma_n = n*u / (1 - n*u), u = 2**-24 (Higham, Accuracy and Stability of Numerical Algorithms,
+3.1). n is the number of terms of each sum: K*K for an output or an input gradient, N*OH*OW for a weight gradient.
+The magnitude sums are the same convolutions run on absolute values in float64. Upsampling copies (exact); its
+gradient sums F*F terms per input pixel (n = F*F).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from ocrdet.engine import kernels
 from ocrdet.engine.accelerator import set_cpu_threads
 from ocrdet.engine.kernels import DepthwiseConv2D, cpu_kernels_enabled, load_cpu_kernels, use_cpu_kernels
 from ocrdet.engine.trainer import Trainer
+from ocrdet.models.necks.db_fpn import upsample
+from ocrdet.models.necks.rse_fpn import RSEFPN
 
 U = 2.0 ** -24
 
@@ -74,7 +77,7 @@ def test_depthwise_conv_and_its_gradients_are_exact_to_float32_summation(op, sha
         assert (err <= _gamma(count) * size).all(), float((err / (size + 1e-300)).max())
 
 
-def _traced_ops(layer: paddle.nn.Layer, x: paddle.Tensor) -> list[str]:
+def _traced_ops(layer: paddle.nn.Layer, x: paddle.Tensor | list[paddle.Tensor]) -> list[str]:
     """The op names of `layer`'s static program (to_static converts `layer` itself: pass a fresh one)."""
     # oneDNN off while tracing, as for compiled training and exports (a CPU Trainer earlier in the session turns it
     # on; Paddle 3.3.1's static depthwise conv then fails on oneDNN)
@@ -111,6 +114,44 @@ def test_the_layer_runs_the_operator_where_it_applies_and_paddles_conv_elsewhere
         np.testing.assert_array_equal(layer(x).numpy(), reference.numpy())  # Paddle's own kernel, bit for bit
     finally:
         use_cpu_kernels(True)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape,factor", [((2, 3, 5, 7), 2), ((1, 2, 4, 3), 3), ((2, 4, 3, 5), 4), ((1, 3, 2, 2), 8),
+                                          ((1, 1, 1, 1), 2)])
+def test_nearest_upsampling_copies_and_its_gradient_sums_each_block(op, shape, factor, threads):
+    set_cpu_threads(threads)
+    rng = np.random.default_rng(sum(shape) + factor)
+    n, c, h, w = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    xt = paddle.to_tensor(x, stop_gradient=False)
+    y = op.ocrdet_upsample_nearest(xt, factor)
+    np.testing.assert_array_equal(y.numpy(), x.repeat(factor, axis=2).repeat(factor, axis=3))
+    g = rng.standard_normal((n, c, h * factor, w * factor)).astype(np.float32)
+    (gx,) = paddle.grad([y], [xt], [paddle.to_tensor(g)])
+    blocks = g.astype(np.float64).reshape(n, c, h, factor, w, factor)
+    err = np.abs(gx.numpy().astype(np.float64) - blocks.sum(axis=(3, 5)))
+    assert (err <= _gamma(factor * factor) * np.abs(blocks).sum(axis=(3, 5))).all()
+
+
+def test_the_necks_upsample_on_the_operator_in_training_and_on_paddles_ops_in_exports(op):
+    x = paddle.randn([2, 96, 4, 6])
+    up = upsample(x, 4)
+    np.testing.assert_array_equal(up.numpy(), x.numpy().repeat(4, axis=2).repeat(4, axis=3))
+    use_cpu_kernels(False)
+    try:
+        np.testing.assert_array_equal(upsample(x, 4).numpy(), up.numpy())  # Paddle's transposed conv: the same copy
+    finally:
+        use_cpu_kernels(True)
+    paddle.seed(5)
+    levels = [paddle.randn([1, c, 32 // 2**i, 32 // 2**i]) for i, c in enumerate([16, 24, 56, 480])]
+
+    def traced(training: bool) -> list[str]:
+        neck = RSEFPN([16, 24, 56, 480], 96)
+        return _traced_ops(neck.train() if training else neck.eval(), levels)
+
+    assert traced(True).count("custom_op.ocrdet_upsample_nearest") == 6  # 3 top-down, 3 in the fusion (x2, x4, x8)
+    assert not [name for name in traced(False) if "ocrdet" in name]
 
 
 def test_an_unbuildable_operator_falls_back_to_paddles_kernel_with_a_warning(tmp_path, monkeypatch):

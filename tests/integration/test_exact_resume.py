@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBES = "tests.integration.resume_probes"
 # 8 images in batches of 2: 4 steps an epoch; the SIGTERM lands after step 6, in the middle of the second epoch
 RUN = [o for o in TINY if not o.startswith(("trainer.max_epochs", "trainer.limit_train_batches", "data.train.num_samples"))]
+# eager steps: this is about where a run stops and resumes (compiled runs resume exactly too: test_compiled_step.py)
 RUN += ["data.train.num_samples=8", "trainer.max_epochs=null", "trainer.max_steps=8", "trainer.limit_val_batches=1",
-        "logger=none"]
+        "logger=none", "trainer.compile=false"]
 
 
 def _train(run_dir: Path, overrides: list[str]) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 import pytest
 from paddle import nn
 
-from ocrdet.det.graph import export_inference, has_interpolate, inference_copy
+from ocrdet.det.graph import export_inference, has_interpolate, inference_copy, load_predictor, predict
 from ocrdet.models.heads.db_head import DBHead, DBHeadBranch, UpConv2D, add_channel_bias
 from ocrdet.models.necks.db_fpn import exporting, upsample
 from ocrdet.models.necks.rse_fpn import RSELayer
@@ -245,3 +245,30 @@ def test_exported_student_has_no_interpolate(tmp_path) -> None:
     legacy = tmp_path / "legacy.json"
     legacy.write_text('{"ops": [{"#": "1.nearest_interp"}]}')
     assert has_interpolate(str(legacy))
+
+
+def test_a_model_exported_again_is_not_traced_again_and_its_export_holds_the_new_weights(tmp_path, monkeypatch):
+    """Validation inside fit exports the same model each time: one trace (seconds), then only its weights."""
+    traces = []
+    to_static = paddle.jit.to_static
+    monkeypatch.setattr(paddle.jit, "to_static", lambda *a, **k: traces.append(1) or to_static(*a, **k))
+    paddle.seed(9)
+    model = build_student()
+    x = np.random.default_rng(9).standard_normal((1, 3, 64, 96)).astype(np.float32)
+
+    def exported(m: nn.Layer, name: str) -> np.ndarray:
+        export_inference(m, str(tmp_path / name / "inference"))
+        return predict(load_predictor(str(tmp_path / name), threads=1), x)
+
+    before = exported(model, "first")
+    for p in model.parameters():  # as a training step would: new weights and new BN statistics
+        p.set_value(p * 1.05 + 0.01)
+    for name, b in model.named_buffers():
+        if name.endswith("_mean"):
+            b.set_value(paddle.randn(b.shape) * 0.1)
+    again = exported(model, "again")
+    assert len(traces) == 1
+    fresh = exported(copy.deepcopy(model), "fresh")  # another model: traced anew
+    assert len(traces) == 2
+    np.testing.assert_array_equal(again, fresh)
+    assert np.abs(again - before).max() > 1e-3

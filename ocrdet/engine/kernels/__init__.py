@@ -1,11 +1,13 @@
-"""CPU kernels for layers that Paddle runs slowly on the CPU, compiled on first use as a Paddle custom operator.
+"""CPU kernels for layers that Paddle runs slowly on the CPU, compiled on first use as Paddle custom operators.
 
-Paddle 3.3.1 runs a depthwise conv on the CPU as an im2col + GEMM per channel (one-row GEMMs): in a MobileNetV3
-student step at 640 crop, batch 8, its forward and gradients were ~29% of the time. `depthwise_conv.cc` computes
-them with direct loops over each channel's plane, 3-12x faster per layer (`scripts/bench_kernels.py`), to float32
-rounding of the same sums.
+- Paddle 3.3.1 runs a depthwise conv on the CPU as an im2col + GEMM per channel (one-row GEMMs): in a MobileNetV3
+  student step at 640 crop, batch 8, its forward and gradients were ~29% of the time. `depthwise_conv.cc` computes
+  them with direct loops over each channel's plane, 3-12x faster per layer (`scripts/bench_kernels.py`), to float32
+  rounding of the same sums.
+- The FPN necks' nearest-neighbour upsampling ran as a depthwise transposed conv (im2col-like col2im per channel);
+  `upsample_nearest.cc` is a copy forward and a block sum backward.
 
-The operator is built with Paddle's `cpp_extension` (g++ and Python headers are needed; ~25 s once per machine and
+The operators are built with Paddle's `cpp_extension` (g++ and Python headers are needed; ~25 s once per machine and
 Paddle version) into a cache folder keyed by the source, Paddle, Python and the CPU's instruction flags (it is
 compiled for this CPU: -march=native), under a file lock so that concurrent processes (sweep jobs, ranks) build it
 once. Where it cannot be built the layers fall back to Paddle's own kernel with one warning. `use_cpu_kernels(False)`
@@ -27,7 +29,7 @@ from paddle import nn
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("depthwise_conv.cc")
+SOURCES = tuple(sorted(Path(__file__).parent.glob("*.cc")))
 _NAME = "ocrdet_cpu_kernels"
 _CXXFLAGS = ["-O3", "-march=native", "-fopenmp"]
 # Kernel sizes and strides the operator has loops for (templates in depthwise_conv.cc).
@@ -67,7 +69,8 @@ def _link_flags() -> list[str]:
 @functools.cache
 def _build_key() -> str:
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), paddle.__version__.encode(), sys.version.encode(), _cpu_flags().encode(),
+    sources = [source.read_bytes() for source in SOURCES]
+    for part in (*sources, paddle.__version__.encode(), sys.version.encode(), _cpu_flags().encode(),
                  " ".join(_CXXFLAGS + _link_flags()).encode()):
         key.update(part)
     return key.hexdigest()[:16]
@@ -109,8 +112,8 @@ def _load(folder_name: str) -> Any | None:
 
                         return _import_module_from_library(_NAME, str(built))
                     return load(
-                        name=_NAME, sources=[str(SOURCE)], extra_cxx_cflags=_CXXFLAGS, extra_ldflags=_link_flags(),
-                        build_directory=str(folder), verbose=False,
+                        name=_NAME, sources=[str(source) for source in SOURCES], extra_cxx_cflags=_CXXFLAGS,
+                        extra_ldflags=_link_flags(), build_directory=str(folder), verbose=False,
                     )
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -120,27 +123,47 @@ def _load(folder_name: str) -> Any | None:
         return None
 
 
+def _exporting(layer: nn.Layer) -> bool:
+    """An inference export is being traced (a static graph in eval mode): it must hold only Paddle's own ops."""
+    return not paddle.in_dynamic_mode() and not layer.training
+
+
+def _runs_here(x: paddle.Tensor, for_export: bool) -> bool:
+    """Enabled, a CPU float32 input, not an export; then the operators are built (once per process)."""
+    if not _enabled or for_export or x.dtype != paddle.float32:
+        return False
+    on_cpu = x.place.is_cpu_place() if paddle.in_dynamic_mode() else paddle.get_device() == "cpu"
+    return on_cpu and load_cpu_kernels() is not None
+
+
+def depthwise_geometry_supported(layer: nn.Conv2D) -> bool:
+    """Whether `layer` is a conv the depthwise operator has loops for: groups = channels, a square K x K kernel
+    (K in KERNEL_SIZES), padding K // 2, stride 1 or 2, no dilation, NCHW, no bias."""
+    k = layer._kernel_size
+    return (layer._data_format == "NCHW" and layer.bias is None
+            and layer._groups == layer._in_channels == layer._out_channels
+            and k[0] == k[1] and k[0] in KERNEL_SIZES and list(layer._dilation) == [1, 1]
+            and layer._stride[0] == layer._stride[1] and layer._stride[0] in STRIDES
+            and list(layer._updated_padding) == [k[0] // 2, k[0] // 2] and layer._padding_algorithm == "EXPLICIT")
+
+
+def fast_depthwise_applies(layer: nn.Conv2D, x: paddle.Tensor) -> bool:
+    """Whether ocrdet's operator can run `layer` on `x`: a supported geometry, and `x` where the operator runs."""
+    return depthwise_geometry_supported(layer) and _runs_here(x, _exporting(layer))
+
+
 def depthwise_conv2d(x: paddle.Tensor, weight: paddle.Tensor, stride: int) -> paddle.Tensor:
     """Depthwise conv of NCHW float32 `x` with `weight` [C, 1, K, K], padding K // 2, by ocrdet's CPU operator
     (forward and gradients). Callers check `fast_depthwise_applies` first."""
     return load_cpu_kernels().ocrdet_depthwise_conv(x, weight, int(stride))
 
 
-def fast_depthwise_applies(layer: nn.Conv2D, x: paddle.Tensor) -> bool:
-    """Whether ocrdet's operator can run `layer` on `x`: enabled and built, a CPU float32 input, a depthwise conv
-    with a square K x K kernel (K in KERNEL_SIZES), padding K // 2, stride 1 or 2, no dilation, NCHW, no bias; and
-    not an inference export (a static graph in eval mode), which must hold only Paddle's own ops."""
-    if not _enabled or not (paddle.in_dynamic_mode() or layer.training):
-        return False
-    k = layer._kernel_size
-    on_cpu = x.place.is_cpu_place() if paddle.in_dynamic_mode() else paddle.get_device() == "cpu"
-    if not (on_cpu and x.dtype == paddle.float32 and layer._data_format == "NCHW"
-            and layer.bias is None and layer._groups == layer._in_channels == layer._out_channels
-            and k[0] == k[1] and k[0] in KERNEL_SIZES and list(layer._dilation) == [1, 1]
-            and layer._stride[0] == layer._stride[1] and layer._stride[0] in STRIDES
-            and list(layer._updated_padding) == [k[0] // 2, k[0] // 2] and layer._padding_algorithm == "EXPLICIT"):
-        return False
-    return load_cpu_kernels() is not None
+def upsample_nearest(x: paddle.Tensor, factor: int, for_export: bool) -> paddle.Tensor | None:
+    """`x` (NCHW) upsampled `factor` times by nearest neighbour on ocrdet's CPU operator (exact forward; the
+    gradient sums each block), or None where the operator does not run (GPU, other dtypes, exports)."""
+    if len(x.shape) != 4 or not _runs_here(x, for_export):
+        return None
+    return load_cpu_kernels().ocrdet_upsample_nearest(x, int(factor))
 
 
 class DepthwiseConv2D(nn.Conv2D):
@@ -150,8 +173,9 @@ class DepthwiseConv2D(nn.Conv2D):
     def __init__(self, channels: int, kernel_size: int, stride: int = 1, bias_attr: Any = False) -> None:
         super().__init__(channels, channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
                          groups=channels, bias_attr=bias_attr)
+        self._fast_geometry = depthwise_geometry_supported(self)  # fixed at construction: checked once
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if fast_depthwise_applies(self, x):
+        if self._fast_geometry and _runs_here(x, _exporting(self)):
             return depthwise_conv2d(x, self.weight, self._stride[0])
         return super().forward(x)

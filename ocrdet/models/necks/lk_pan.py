@@ -7,6 +7,7 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
+from ocrdet.engine.kernels import DepthwiseConv2D
 from ocrdet.models.necks.db_fpn import exporting, fuse, kaiming_conv, top_down
 
 
@@ -17,9 +18,7 @@ class DSConv(nn.Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__()
         hidden = in_channels * 4
-        self.conv1 = nn.Conv2D(
-            in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels, bias_attr=False
-        )
+        self.conv1 = DepthwiseConv2D(in_channels, kernel_size)  # ocrdet's CPU operator where it applies
         self.bn1 = nn.BatchNorm2D(in_channels)
         self.conv2 = nn.Conv2D(in_channels, hidden, 1, bias_attr=False)
         self.bn2 = nn.BatchNorm2D(hidden)
