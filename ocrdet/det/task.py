@@ -9,6 +9,7 @@ import paddle
 
 from ocrdet.det.evaluator import FORWARDS, Evaluator, model_forwards, named_metrics
 from ocrdet.engine import distributed
+from ocrdet.engine.kernels import tracing_training_program
 from ocrdet.engine.module import TrainModule
 from ocrdet.losses.distillation import referenced_model_names
 
@@ -100,7 +101,8 @@ class DetectionTask(TrainModule):
     def training_step(self, batch: dict[str, paddle.Tensor], batch_idx: int) -> dict[str, paddle.Tensor]:
         if self._compiled is not None:
             # tensors only: the loader's bookkeeping (skip reasons) is no program input
-            losses = self._compiled({k: v for k, v in batch.items() if isinstance(v, paddle.Tensor)})
+            with tracing_training_program():  # a frozen teacher's eval-mode layers are no export
+                losses = self._compiled({k: v for k, v in batch.items() if isinstance(v, paddle.Tensor)})
         else:
             losses = self.loss(self.train_model(batch["image"]), batch)
         for name, value in losses.items():

@@ -1,11 +1,13 @@
-"""ocrdet's CPU operators (`ocrdet.engine.kernels`, the Trainer's `cpu_kernels`): depthwise conv, nearest upsampling.
+"""ocrdet's CPU operators (`ocrdet.engine.kernels`, the Trainer's `cpu_kernels`): depthwise conv, nearest upsampling,
+stride-1 same-padding conv.
 
 The depthwise conv's forward and both gradients are checked against the exact result (float64) within the error
 bound of float32 summation: a sum of n products computed in float32, in any order, is within gamma_n * sum|products|
 of the exact sum, gamma_n = n*u / (1 - n*u), u = 2**-24 (Higham, Accuracy and Stability of Numerical Algorithms,
 3.1). n is the number of terms of each sum: K*K for an output or an input gradient, N*OH*OW for a weight gradient.
 The magnitude sums are the same convolutions run on absolute values in float64. Upsampling copies (exact); its
-gradient sums F*F terms per input pixel (n = F*F).
+gradient sums F*F terms per input pixel (n = F*F). The same-padding conv sums Cin*K*K terms per output, Cout*K*K per
+input gradient and N*H*W per weight gradient.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 from ocrdet.engine import kernels
 from ocrdet.engine.accelerator import set_cpu_threads
-from ocrdet.engine.kernels import DepthwiseConv2D, cpu_kernels_enabled, load_cpu_kernels, use_cpu_kernels
+from ocrdet.engine.kernels import Conv2D, DepthwiseConv2D, cpu_kernels_enabled, load_cpu_kernels, use_cpu_kernels
 from ocrdet.engine.trainer import Trainer
 from ocrdet.models.necks.db_fpn import upsample
 from ocrdet.models.necks.rse_fpn import RSEFPN
@@ -37,12 +39,13 @@ def op():
     return module
 
 
-def _exact(x: np.ndarray, w: np.ndarray, g: np.ndarray, stride: int) -> tuple[np.ndarray, ...]:
-    """Output, input gradient and weight gradient in float64 (Paddle's conv on float64 tensors)."""
+def _exact(x: np.ndarray, w: np.ndarray, g: np.ndarray, stride: int, groups: int | None = None) -> tuple[np.ndarray, ...]:
+    """Output, input gradient and weight gradient in float64 (Paddle's conv on float64 tensors); depthwise unless
+    `groups` is given."""
     xt = paddle.to_tensor(x, dtype="float64", stop_gradient=False)
     wt = paddle.to_tensor(w, dtype="float64", stop_gradient=False)
     k = w.shape[-1]
-    y = F.conv2d(xt, wt, stride=stride, padding=k // 2, groups=x.shape[1])
+    y = F.conv2d(xt, wt, stride=stride, padding=k // 2, groups=groups or x.shape[1])
     gx, gw = paddle.grad([y], [xt, wt], [paddle.to_tensor(g, dtype="float64")])
     return y.numpy(), gx.numpy(), gw.numpy()
 
@@ -77,6 +80,62 @@ def test_depthwise_conv_and_its_gradients_are_exact_to_float32_summation(op, sha
         assert (err <= _gamma(count) * size).all(), float((err / (size + 1e-300)).max())
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "shape,cout,k",
+    [((2, 5, 9, 13), 4, 3), ((3, 2, 6, 5), 7, 5), ((1, 3, 12, 11), 2, 9), ((2, 4, 1, 1), 3, 3), ((1, 1, 2, 40), 1, 3),
+     ((5, 16, 14, 12), 6, 3)],  # the last: more GEMM columns (5 * 16 * 14 = 1120) than one block holds (1024)
+)
+def test_same_padding_conv_and_its_gradients_are_exact_to_float32_summation(op, shape, cout, k, threads):
+    set_cpu_threads(threads)
+    rng = np.random.default_rng(sum(shape) + cout + k)
+    n, cin, h, w_ = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+    xt = paddle.to_tensor(x, stop_gradient=False)
+    wt = paddle.to_tensor(w, stop_gradient=False)
+    y = op.ocrdet_conv2d_same(xt, wt)
+    assert list(y.shape) == [n, cout, h, w_]
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx, gw = paddle.grad([y], [xt, wt], [paddle.to_tensor(g)])
+    exact = _exact(x, w, g, 1, groups=1)
+    magnitude = _exact(np.abs(x), np.abs(w), np.abs(g), 1, groups=1)
+    for got, want, size, count in zip((y, gx, gw), exact, magnitude, (cin * k * k, cout * k * k, n * h * w_)):
+        err = np.abs(got.numpy().astype(np.float64) - want)
+        assert (err <= _gamma(count) * size).all(), float((err / (size + 1e-300)).max())
+
+
+def test_the_conv_layer_runs_the_operator_for_stride_1_same_convs_and_paddles_conv_elsewhere(op):
+    paddle.seed(4)
+    x = paddle.randn([2, 6, 10, 9])
+    layer = Conv2D(6, 5, 3, padding=1)  # with a bias
+    assert kernels.fast_conv_applies(layer, x)
+    reference = F.conv2d(x, layer.weight, layer.bias, padding=1)
+    got = layer(x)
+    sizes = F.conv2d(x.abs(), layer.weight.abs(), layer.bias.abs(), padding=1)
+    assert (np.abs(got.numpy() - reference.numpy()) <= 2 * _gamma(6 * 9 + 1) * sizes.numpy()).all()
+    assert not kernels.fast_conv_applies(Conv2D(6, 5, 1), x)  # 1x1: already one GEMM in Paddle
+    assert not kernels.fast_conv_applies(Conv2D(6, 5, 3, stride=2, padding=1), x)
+    assert not kernels.fast_conv_applies(Conv2D(6, 6, 3, padding=1, groups=3), x)
+    assert not kernels.fast_conv_applies(Conv2D(6, 5, 3, padding=0), x)
+    assert not kernels.fast_conv_applies(Conv2D(6, 5, 3, padding=2, dilation=2), x)
+    assert not kernels.fast_conv_applies(layer, x.astype("float64"))
+    assert "custom_op.ocrdet_conv2d_same" in _traced_ops(Conv2D(6, 5, 3, padding=1), x)
+    traced = _traced_ops(Conv2D(6, 5, 3, padding=1).eval(), x)  # an export: Paddle's conv only
+    assert "pd_op.conv2d" in traced and not [name for name in traced if "ocrdet" in name]
+    _runs_paddles_kernel(layer, x, reference, kernels.fast_conv_applies)
+
+
+def _runs_paddles_kernel(layer: paddle.nn.Layer, x: paddle.Tensor, reference: paddle.Tensor, applies) -> None:
+    """With `use_cpu_kernels(False)` the operator does not apply and `layer` gives Paddle's own result, bit for bit."""
+    use_cpu_kernels(False)
+    try:
+        assert not applies(layer, x)
+        np.testing.assert_array_equal(layer(x).numpy(), reference.numpy())
+    finally:
+        use_cpu_kernels(True)
+
+
 def _traced_ops(layer: paddle.nn.Layer, x: paddle.Tensor | list[paddle.Tensor]) -> list[str]:
     """The op names of `layer`'s static program (to_static converts `layer` itself: pass a fresh one)."""
     # oneDNN off while tracing, as for compiled training and exports (a CPU Trainer earlier in the session turns it
@@ -108,12 +167,7 @@ def test_the_layer_runs_the_operator_where_it_applies_and_paddles_conv_elsewhere
     assert "custom_op.ocrdet_depthwise_conv" in _traced_ops(DepthwiseConv2D(6, 3, stride=2), x)
     traced = _traced_ops(DepthwiseConv2D(6, 3, stride=2).eval(), x)
     assert "pd_op.depthwise_conv2d" in traced and not [name for name in traced if "ocrdet" in name]
-    use_cpu_kernels(False)
-    try:
-        assert not kernels.fast_depthwise_applies(layer, x)
-        np.testing.assert_array_equal(layer(x).numpy(), reference.numpy())  # Paddle's own kernel, bit for bit
-    finally:
-        use_cpu_kernels(True)
+    _runs_paddles_kernel(layer, x, reference, kernels.fast_depthwise_applies)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -152,6 +206,19 @@ def test_the_necks_upsample_on_the_operator_in_training_and_on_paddles_ops_in_ex
 
     assert traced(True).count("custom_op.ocrdet_upsample_nearest") == 6  # 3 top-down, 3 in the fusion (x2, x4, x8)
     assert not [name for name in traced(False) if "ocrdet" in name]
+
+
+def test_eval_mode_layers_in_a_compiled_training_step_keep_the_operators(op):
+    # a frozen teacher runs in eval mode inside the CML training program: that is training, not an export
+    x = paddle.randn([1, 6, 8, 8])
+    # all alive at once: Paddle's program cache keys layers by id(), which a collected layer's successor may reuse
+    in_training, depthwise, export = Conv2D(6, 5, 3, padding=1), DepthwiseConv2D(6, 3), Conv2D(6, 5, 3, padding=1)
+    with kernels.tracing_training_program():
+        traced = _traced_ops(in_training.eval(), x)
+        assert "custom_op.ocrdet_conv2d_same" in traced and "pd_op.conv2d" not in traced
+        assert "custom_op.ocrdet_depthwise_conv" in _traced_ops(depthwise.eval(), x)
+    traced = _traced_ops(export.eval(), x)
+    assert "pd_op.conv2d" in traced and "custom_op.ocrdet_conv2d_same" not in traced
 
 
 def test_an_unbuildable_operator_falls_back_to_paddles_kernel_with_a_warning(tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
+from ocrdet.engine import kernels
+
 # depth -> blocks per stage; BasicBlock below 50 layers, Bottleneck from 50.
 _DEPTHS: Dict[int, Tuple[int, int, int, int]] = {
     18: (2, 2, 2, 2),
@@ -40,7 +42,7 @@ class ConvBNLayer(nn.Layer):
         self.is_vd_mode = is_vd_mode
         self.act = act
         self._pool2d_avg = nn.AvgPool2D(kernel_size=2, stride=2, padding=0, ceil_mode=True)
-        self._conv = nn.Conv2D(
+        self._conv = kernels.Conv2D(  # stride-1 KxK convs on ocrdet's CPU operator where it applies
             in_channels, out_channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, bias_attr=False
         )
         self._batch_norm = nn.BatchNorm2D(out_channels)

@@ -8,6 +8,7 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
+from ocrdet.engine import kernels
 from ocrdet.models.necks.db_fpn import exporting
 
 
@@ -66,7 +67,7 @@ class DBHeadBranch(nn.Layer):
         super().__init__()
         mid = in_channels // 4
         k1, k2, k3 = kernel_list
-        self.conv1 = nn.Conv2D(in_channels, mid, k1, padding=k1 // 2, bias_attr=False)
+        self.conv1 = kernels.Conv2D(in_channels, mid, k1, padding=k1 // 2, bias_attr=False)  # CPU operator
         self.conv_bn1 = _bn(mid)
         self.conv2 = UpConv2D(mid, mid, k2)
         self.conv_bn2 = _bn(mid)
@@ -123,6 +124,8 @@ class DBHead(nn.Layer):
         if exporting(self):
             return self.binarize(x), self.thresh(x)
         weight = paddle.concat([self.binarize.conv1.weight, self.thresh.conv1.weight])
-        both = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        both = kernels.conv2d_same(x, weight, for_export=False)  # ocrdet's CPU operator, where it runs
+        if both is None:
+            both = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
         first, second = paddle.split(both, 2, axis=1)
         return self.binarize.tail(first), self.thresh.tail(second)

@@ -11,14 +11,16 @@ import paddle
 from paddle import nn
 import paddle.nn.functional as F
 
-from ocrdet.engine.kernels import upsample_nearest
+from ocrdet.engine import kernels
+from ocrdet.engine.kernels import exporting, upsample_nearest
 
 
 def kaiming_conv(
     in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = False
 ) -> nn.Conv2D:
-    """Conv with KaimingUniform weights and 'same' padding, as used throughout the necks."""
-    return nn.Conv2D(
+    """Conv with KaimingUniform weights and 'same' padding, as used throughout the necks (stride-1 K x K ones on
+    ocrdet's CPU operator where it applies)."""
+    return kernels.Conv2D(
         in_channels,
         out_channels,
         kernel_size,
@@ -27,13 +29,6 @@ def kaiming_conv(
         weight_attr=paddle.ParamAttr(initializer=nn.initializer.KaimingUniform()),
         bias_attr=None if bias else False,
     )
-
-
-def exporting(layer: nn.Layer) -> bool:
-    """Whether `layer` is being traced for an inference export: a static graph in eval mode. A static graph in
-    training mode (`trainer.compile`) keeps the dygraph formulations, which run on Paddle's plain CPU kernels (its
-    oneDNN kernels have no training support for transposed convs there)."""
-    return not paddle.in_dynamic_mode() and not layer.training
 
 
 def upsample(x: paddle.Tensor, factor: int, for_export: bool = False) -> paddle.Tensor:
