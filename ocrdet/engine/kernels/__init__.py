@@ -7,7 +7,7 @@
 - The FPN necks' nearest-neighbour upsampling ran as a depthwise transposed conv (im2col-like col2im per channel);
   `upsample_nearest.cc` is a copy forward and a block sum backward.
 - A regular stride-1 K x K conv (the DB head's and the necks' 3x3 and 9x9 convs, ResNet's 3x3s) ran as im2col + GEMM
-  per image, the im2col on one thread; `conv2d_same.cc` runs it as K*K shifted GEMMs of the padded batch (MKL, the
+  per sample, the im2col on one thread; `conv2d_same.cc` runs it as K*K shifted GEMMs of the padded batch (MKL, the
   library Paddle links), cache-blocked: 2.3-4.4x on the student's 96->24 3x3 convs.
 
 The operators are built with Paddle's `cpp_extension` (g++ and Python headers are needed; ~25 s once per machine and
@@ -196,7 +196,7 @@ def upsample_nearest(x: paddle.Tensor, factor: int, for_export: bool) -> paddle.
 
 def same_conv_geometry_supported(layer: nn.Conv2D) -> bool:
     """Whether `layer` is a conv the same-padding operator runs: groups 1, a square odd K x K kernel with K >= 3,
-    padding K // 2, stride 1, no dilation, NCHW (1x1 convs are already one GEMM per image in Paddle)."""
+    padding K // 2, stride 1, no dilation, NCHW (1x1 convs are already one GEMM per sample in Paddle)."""
     k = layer._kernel_size
     return (layer._data_format == "NCHW" and layer._groups == 1 and k[0] == k[1] and k[0] % 2 == 1 and k[0] >= 3
             and list(layer._stride) == [1, 1] and list(layer._dilation) == [1, 1]
